@@ -8,9 +8,9 @@ import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { z } from 'zod'
 import { InvalidVersionNodeError } from '../errors.ts'
-import { isEmptyDocument, MAX_DOCUMENT_BYTES, validateDocument } from './document.ts'
+import { deactivatedDocument, isEmptyDocument, MAX_DOCUMENT_BYTES, validateDocument } from './document.ts'
 import { ed25519ToMultikey, multikeyToEd25519 } from './keys.ts'
-import { parseTime } from './time.ts'
+import { formatTime, parseTime } from './time.ts'
 import type { DidDocument } from './document.ts'
 import type { Ed25519PrivateKey } from '@libp2p/interface'
 
@@ -178,4 +178,50 @@ function withoutUndefined<T extends object> (value: T): T {
 
 function equalBytes (a: Uint8Array, b: Uint8Array): boolean {
   return a.byteLength === b.byteLength && a.every((byte, i) => byte === b[i])
+}
+
+export interface VersionContent {
+  document: DidDocument
+  /** Keys allowed to sign the next version. */
+  updateKeys: string[]
+  /** Pre-rotation commitments to the next version's update keys. */
+  nextUpdateKeyHashes?: string[]
+}
+
+/** The first version of a DID, signed by its root key. `nowMs` is floored to whole seconds. */
+export async function createFirstVersion (content: VersionContent, rootKey: Ed25519PrivateKey, nowMs: number): Promise<DecodedVersionNode> {
+  const time = formatTime(nowMs)
+  const { cid, bytes } = await signVersionNode({
+    version: 1,
+    created: time,
+    updated: time,
+    deactivated: false,
+    ...content
+  }, rootKey)
+  return decodeVersionNode(cid, bytes, content.document.id)
+}
+
+/**
+ * The version after `prev`, signed by `updateKey` (which must be one of prev's update keys for the chain to
+ * verify). A deactivating version carries the empty document and no update keys.
+ */
+export async function createNextVersion (
+  prev: DecodedVersionNode,
+  content: VersionContent | { deactivate: true },
+  updateKey: Ed25519PrivateKey,
+  nowMs: number
+): Promise<DecodedVersionNode> {
+  const did = prev.node.document.id
+  const fields = 'deactivate' in content
+    ? { deactivated: true, document: deactivatedDocument(did), updateKeys: [] }
+    : { deactivated: false, ...content }
+  const { cid, bytes } = await signVersionNode({
+    version: prev.node.version + 1,
+    prev: prev.cid,
+    created: prev.node.created,
+    // Never before the previous version, even if the local clock is behind.
+    updated: formatTime(Math.max(nowMs, prev.updatedMs)),
+    ...fields
+  }, updateKey)
+  return decodeVersionNode(cid, bytes, did)
 }
