@@ -176,7 +176,7 @@ export function validateDocument (document: unknown, did: string): DidDocument {
   for (const service of doc.service ?? []) {
     requireUri(service.id, 'service id')
     claim(service.id)
-    checkEndpoint(service.serviceEndpoint, 0)
+    checkEndpoint(service.serviceEndpoint)
   }
   return doc
 }
@@ -244,17 +244,23 @@ function checkReference (reference: string, relationship: string, did: string, l
   }
 }
 
-function checkEndpoint (endpoint: unknown, depth: number): void {
+/** A string endpoint (alone or in the top-level list) must be a URI; a map's content is the service type's. */
+function checkEndpoint (endpoint: unknown): void {
+  for (const entry of Array.isArray(endpoint) ? endpoint : [endpoint]) {
+    if (typeof entry === 'string') {
+      requireUri(entry, 'serviceEndpoint')
+    } else {
+      checkNesting(entry, 1)
+    }
+  }
+}
+
+function checkNesting (value: unknown, depth: number): void {
+  if (value === null || typeof value !== 'object') return
   if (depth > MAX_SERVICE_ENDPOINT_DEPTH) {
     throw new InvalidDocumentError('malformed_service', `service endpoints nest deeper than ${MAX_SERVICE_ENDPOINT_DEPTH}`)
   }
-  if (typeof endpoint === 'string') {
-    requireUri(endpoint, 'serviceEndpoint')
-  } else if (Array.isArray(endpoint)) {
-    endpoint.forEach(e => { checkEndpoint(e, depth + 1) })
-  } else if (endpoint !== null && typeof endpoint === 'object') {
-    Object.values(endpoint).forEach(e => { if (typeof e === 'object') checkEndpoint(e, depth + 1) })
-  }
+  for (const inner of Object.values(value)) checkNesting(inner, depth + 1)
 }
 
 function requireUri (value: string, what: string): void {

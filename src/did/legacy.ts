@@ -5,7 +5,8 @@
  *
  * What is recognised (see spec/did-ipid.md, "Legacy documents"):
  * - `{}` (the method draft's deactivation) → deactivated;
- * - `publicKey` / `owner` instead of `verificationMethod`; keys without `id` or `controller`; revoked keys;
+ * - `publicKey` / `owner` instead of `verificationMethod`; keys without `id` or `controller`; revoked keys
+ *   and (given the resolution time) expired keys, which are dropped;
  * - key material as `publicKeyPem` (RSA, Ed25519), `publicKeyBase58/Base64/Hex/Multibase`, `publicKeyJwk`;
  * - `@context` as a string, an IPLD link, `{"@vocab": …}` or an `/ipfs/` path;
  * - `authentication` as strings, objects with `id`, or the draft's `{type, publicKey: [DID]}`;
@@ -58,7 +59,12 @@ export interface NormalisedDocument {
  * Normalises a legacy document published under `name`. `value` is the decoded content (dag-cbor, dag-json or
  * JSON text, already parsed). Throws `InvalidDocumentError` when it is not a document of this DID at all.
  */
-export function normaliseLegacyDocument (value: unknown, name: IpidName): NormalisedDocument {
+export interface NormaliseOptions {
+  /** Resolution time: legacy keys whose `expires` is at or before it are dropped. Unchecked when absent. */
+  nowMs?: number
+}
+
+export function normaliseLegacyDocument (value: unknown, name: IpidName, options: NormaliseOptions = {}): NormalisedDocument {
   const { did } = name
   if (value === null || typeof value !== 'object' || Array.isArray(value) || CID.asCID(value) !== null) {
     throw new InvalidDocumentError('not_an_object', 'the published content is not a document')
@@ -103,7 +109,7 @@ export function normaliseLegacyDocument (value: unknown, name: IpidName): Normal
         changes.add('keys_truncated')
         break
       }
-      const vm = normaliseKey(entry, methods.length + 1, did, local, changes)
+      const vm = normaliseKey(entry, methods.length + 1, did, local, changes, options.nowMs)
       if (vm !== undefined) methods.push(vm)
     }
   }
@@ -209,7 +215,8 @@ function normaliseKey (
   position: number,
   did: string,
   local: (ref: string) => string | undefined,
-  changes: Set<string>
+  changes: Set<string>,
+  nowMs: number | undefined
 ): VerificationMethod | undefined {
   if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) {
     changes.add('unusable_key_dropped')
@@ -218,6 +225,11 @@ function normaliseKey (
   const key = entry as Record<string, unknown>
   if (key.status === 'revoked') {
     changes.add('revoked_key_dropped')
+    return undefined
+  }
+  const expires = typeof key.expires === 'string' ? Date.parse(key.expires) : Number.NaN
+  if (nowMs !== undefined && !Number.isNaN(expires) && expires <= nowMs) {
+    changes.add('expired_key_dropped')
     return undefined
   }
   let id = typeof key.id === 'string' ? local(key.id) : undefined
