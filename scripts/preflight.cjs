@@ -8,12 +8,22 @@ var childProcess = require('child_process')
 var MIN_MAJOR = 22
 var MIN_MINOR = 18 // first 22.x that strips TypeScript types without a flag
 
-var parts = process.versions.node.split('.').map(Number)
-if (parts[0] < MIN_MAJOR || (parts[0] === MIN_MAJOR && parts[1] < MIN_MINOR)) {
-  process.stderr.write(
-    'ipidd needs Node.js >= ' + MIN_MAJOR + '.' + MIN_MINOR + ' (24 recommended); this is Node ' + process.version + '.\n' +
+function tooOld (version) {
+  var parts = version.replace(/^v/, '').split('.').map(Number)
+  return parts[0] < MIN_MAJOR || (parts[0] === MIN_MAJOR && parts[1] < MIN_MINOR)
+}
+
+function refusal (version) {
+  return 'ipidd needs Node.js >= ' + MIN_MAJOR + '.' + MIN_MINOR + ' (24 recommended); this is Node ' + version + '.\n' +
     'Fix: run `source scripts/use-node24.sh` in this shell (it fetches Node 24 from the npm registry\n' +
-    'and puts it first on PATH), then run the same command again.\n')
+    'and puts it first on PATH), then run the same command again.\n'
+}
+
+module.exports = { tooOld: tooOld, refusal: refusal }
+if (require.main !== module) return
+
+if (tooOld(process.version)) {
+  process.stderr.write(refusal(process.version))
   process.exit(1)
 }
 

@@ -1,0 +1,104 @@
+#!/usr/bin/env node
+/**
+ * `ipid`: the command people use. For now it starts the daemon; identity, key and resolution commands come
+ * with the parts they drive.
+ */
+import { existsSync } from 'node:fs'
+import { Command, InvalidArgumentError } from 'commander'
+import { ConfigError, loadConfig, parsePort } from '../config.ts'
+import { DaemonStartError, startDaemon } from '../daemon.ts'
+import { createLogger } from '../log.ts'
+import { VERSION } from '../version.ts'
+import type { ConfigInput } from '../config.ts'
+
+/** Exit codes (spec: README, "Exit codes"). */
+export const EXIT_OK = 0
+export const EXIT_FAILED = 1
+export const EXIT_USAGE = 2
+
+interface DaemonFlags {
+  dataDir?: string
+  config?: string
+  httpHost?: string
+  httpPort?: number
+  logLevel?: string
+}
+
+const program = new Command()
+  .name('ipid')
+  .description('did:ipid identities on IPFS: run the daemon, manage identities, resolve DIDs')
+  .version(VERSION)
+  .showHelpAfterError()
+  .exitOverride()
+
+program.command('daemon')
+  .description('start the ipidd daemon (embedded node, HTTP API) and run until Ctrl-C')
+  .option('--data-dir <dir>', 'data directory (default ~/.ipidd, or $IPIDD_DATA)')
+  .option('--config <file>', 'JSON config file (default <data-dir>/config.json when present)')
+  .option('--http-host <host>', 'HTTP listen address (default 127.0.0.1)')
+  .option('--http-port <port>', 'HTTP port (default 8080; 0 picks a free one)', (v: string) => {
+    try { return parsePort(v, '--http-port') } catch (err) { throw new InvalidArgumentError((err as Error).message) }
+  })
+  .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default info)')
+  .addHelpText('after', '\nExamples:\n  $ ipid daemon\n  $ ipid daemon --data-dir ./node-a --http-port 8081\n  $ IPIDD_LOG_LEVEL=debug ipid daemon')
+  .action(async (flags: DaemonFlags) => { await runDaemon(flags) })
+
+async function runDaemon (flags: DaemonFlags): Promise<void> {
+  const input: ConfigInput = {
+    ...(flags.dataDir === undefined ? {} : { dataDir: flags.dataDir }),
+    ...(flags.logLevel === undefined ? {} : { logLevel: flags.logLevel }),
+    http: {
+      ...(flags.httpHost === undefined ? {} : { host: flags.httpHost }),
+      ...(flags.httpPort === undefined ? {} : { port: flags.httpPort })
+    }
+  }
+  const config = loadConfig({ flags: input, ...(flags.config === undefined ? {} : { configFile: flags.config }), fileExists: existsSync })
+  const logger = createLogger(config.logLevel)
+  const daemon = await startDaemon(config, { logger })
+  process.stdout.write([
+    `ipidd ${VERSION}: did:ipid daemon`,
+    `  data directory  ${config.dataDir}`,
+    `  HTTP            ${daemon.httpUrl}  (GET /healthz)`,
+    '  ready; press Ctrl-C to stop',
+    ''
+  ].join('\n'))
+
+  let signals = 0
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (++signals > 1) {
+      process.stderr.write(`ipidd: ${signal} again, exiting without a clean stop\n`)
+      process.exit(EXIT_FAILED)
+    }
+    daemon.stop().then(() => {
+      process.stdout.write('ipidd stopped\n')
+      process.exit(EXIT_OK)
+    }, (err: unknown) => {
+      process.stderr.write(`ipidd: stop failed: ${(err as Error).message}\n`)
+      process.exit(EXIT_FAILED)
+    })
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+}
+
+try {
+  await program.parseAsync(process.argv)
+} catch (err) {
+  const code = (err as { code?: string }).code
+  if (code === 'commander.helpDisplayed' || code === 'commander.version' || code === 'commander.help') {
+    process.exit(EXIT_OK)
+  }
+  if (typeof code === 'string' && code.startsWith('commander.')) {
+    process.exit(EXIT_USAGE)
+  }
+  if (err instanceof ConfigError) {
+    process.stderr.write(`ipid: ${err.message}\n`)
+    process.exit(EXIT_USAGE)
+  }
+  if (err instanceof DaemonStartError) {
+    process.stderr.write(`ipid: ${err.message}\n`)
+    process.exit(EXIT_FAILED)
+  }
+  process.stderr.write(`ipid: ${(err as Error).stack ?? String(err)}\n`)
+  process.exit(EXIT_FAILED)
+}

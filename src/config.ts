@@ -1,0 +1,119 @@
+/**
+ * One validated configuration: defaults < config file < environment (`IPIDD_*`) < command-line flags.
+ * Pure apart from `readConfigFile`; the daemon and CLI call `loadConfig`.
+ */
+import { readFileSync } from 'node:fs'
+import { homedir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { z } from 'zod'
+
+export const DEFAULT_HTTP_HOST = '127.0.0.1'
+export const DEFAULT_HTTP_PORT = 8080
+export const CONFIG_FILE_NAME = 'config.json'
+/** A config file is a few hundred bytes; anything much larger is a mistake, not a configuration. */
+export const MAX_CONFIG_FILE_BYTES = 1024 * 1024
+
+const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+
+export const configSchema = z.strictObject({
+  /** Holds keys, the cache and node state; created 0700. */
+  dataDir: z.string().min(1),
+  http: z.strictObject({
+    host: z.string().min(1),
+    port: z.number().int().min(0).max(65535)
+  }),
+  logLevel: z.enum(logLevels)
+})
+export type Config = z.infer<typeof configSchema>
+
+/** The parts of a configuration a file, the environment or flags may set. */
+export type ConfigInput = {
+  dataDir?: string
+  http?: { host?: string, port?: number }
+  logLevel?: string
+}
+
+export class ConfigError extends Error {
+  constructor (message: string, options?: ErrorOptions) {
+    super(message, options)
+    this.name = 'ConfigError'
+  }
+}
+
+export function defaultConfig (env: NodeJS.ProcessEnv = process.env): Config {
+  return {
+    dataDir: join(env.HOME ?? homedir(), '.ipidd'),
+    http: { host: DEFAULT_HTTP_HOST, port: DEFAULT_HTTP_PORT },
+    logLevel: 'info'
+  }
+}
+
+/** Reads `IPIDD_*` variables. */
+export function configFromEnv (env: NodeJS.ProcessEnv): ConfigInput {
+  const input: ConfigInput = {}
+  if (env.IPIDD_DATA !== undefined && env.IPIDD_DATA !== '') input.dataDir = env.IPIDD_DATA
+  if (env.IPIDD_HTTP_HOST !== undefined && env.IPIDD_HTTP_HOST !== '') input.http = { ...input.http, host: env.IPIDD_HTTP_HOST }
+  if (env.IPIDD_HTTP_PORT !== undefined && env.IPIDD_HTTP_PORT !== '') input.http = { ...input.http, port: parsePort(env.IPIDD_HTTP_PORT, 'IPIDD_HTTP_PORT') }
+  if (env.IPIDD_LOG_LEVEL !== undefined && env.IPIDD_LOG_LEVEL !== '') input.logLevel = env.IPIDD_LOG_LEVEL
+  return input
+}
+
+export function parsePort (text: string, where: string): number {
+  if (!/^\d{1,5}$/.test(text)) throw new ConfigError(`${where}: "${text}" is not a port number`)
+  return Number(text)
+}
+
+/** Merges the layers in order and validates the result. Throws `ConfigError` naming what is wrong. */
+export function mergeConfig (base: Config, ...layers: ConfigInput[]): Config {
+  let merged: Record<string, unknown> = structuredClone(base)
+  for (const layer of layers) {
+    merged = {
+      ...merged,
+      ...layer,
+      http: { ...(merged.http as object), ...(layer.http ?? {}) }
+    }
+  }
+  const parsed = configSchema.safeParse(merged)
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]
+    throw new ConfigError(`invalid configuration at "${issue?.path.join('.') ?? ''}": ${issue?.message ?? 'invalid'}`)
+  }
+  return { ...parsed.data, dataDir: resolve(parsed.data.dataDir) }
+}
+
+export function readConfigFile (path: string): ConfigInput {
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (err) {
+    throw new ConfigError(`cannot read config file ${path}: ${(err as Error).message}`, { cause: err })
+  }
+  if (text.length > MAX_CONFIG_FILE_BYTES) throw new ConfigError(`config file ${path} is larger than ${MAX_CONFIG_FILE_BYTES} bytes`)
+  try {
+    return JSON.parse(text) as ConfigInput
+  } catch (err) {
+    throw new ConfigError(`config file ${path} is not valid JSON: ${(err as Error).message}`, { cause: err })
+  }
+}
+
+export interface LoadOptions {
+  flags?: ConfigInput
+  /** Explicit config file (`--config` or `IPIDD_CONFIG`); otherwise `<dataDir>/config.json` when it exists. */
+  configFile?: string
+  env?: NodeJS.ProcessEnv
+  fileExists?: (path: string) => boolean
+}
+
+export function loadConfig (options: LoadOptions = {}): Config {
+  const env = options.env ?? process.env
+  const flags = options.flags ?? {}
+  const fromEnv = configFromEnv(env)
+  const base = defaultConfig(env)
+  const explicit = options.configFile ?? (env.IPIDD_CONFIG === '' ? undefined : env.IPIDD_CONFIG)
+  const dataDir = flags.dataDir ?? fromEnv.dataDir ?? base.dataDir
+  const implicit = join(dataDir, CONFIG_FILE_NAME)
+  const file = explicit !== undefined
+    ? readConfigFile(explicit)
+    : (options.fileExists?.(implicit) ?? false) ? readConfigFile(implicit) : {}
+  return mergeConfig(base, file, fromEnv, flags)
+}

@@ -1,0 +1,15 @@
+/**
+ * Structured logs (pino, JSON lines on stderr). Secrets are redacted by key name wherever they appear, as a
+ * second line of defence: code never passes key material or passphrases to the logger in the first place.
+ */
+import { pino } from 'pino'
+import type { Logger } from 'pino'
+
+export type { Logger }
+
+export const REDACTED_KEYS = ['privateKey', 'passphrase', 'password', 'secret', 'token', 'authorization', 'seed']
+
+export function createLogger (level: string, destination: NodeJS.WritableStream = process.stderr): Logger {
+  const paths = REDACTED_KEYS.flatMap(k => [k, `*.${k}`, `*.*.${k}`])
+  return pino({ level, base: { service: 'ipidd' }, redact: { paths, censor: '[redacted]' } }, destination as never)
+}

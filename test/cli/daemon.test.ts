@@ -1,0 +1,69 @@
+/**
+ * The README's first command: the daemon starts with embedded defaults, says what it is, serves /healthz,
+ * and stops cleanly on Ctrl-C (SIGINT). Runs the real `ipid` entry point in a child process.
+ */
+import { spawn } from 'node:child_process'
+import { existsSync, mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { describe, expect, it } from 'vitest'
+
+const main = join(dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.ts')
+
+function startDaemon (args: string[]) {
+  const child = spawn(process.execPath, [main, 'daemon', '--http-port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
+  child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+  const exited = new Promise<number | null>(resolve => child.once('exit', code => { resolve(code) }))
+  const ready = new Promise<string>((resolve, reject) => {
+    child.stdout.on('data', () => {
+      const url = /HTTP\s+(http:\/\/\S+)/.exec(stdout)?.[1]
+      if (url !== undefined && stdout.includes('ready')) resolve(url)
+    })
+    void exited.then(code => { reject(new Error(`daemon exited with ${code}: ${stderr}`)) })
+  })
+  ready.catch(() => {}) // awaited by tests that expect a start; others watch `exited` instead
+  return { child, ready, exited, output: () => ({ stdout, stderr }) }
+}
+
+describe('ipid daemon', () => {
+  it('starts, says what it is, answers /healthz, and stops cleanly on Ctrl-C', async () => {
+    const dataDir = join(mkdtempSync(join(tmpdir(), 'ipidd-daemon-')), 'data')
+    const daemon = startDaemon(['--data-dir', dataDir])
+    const url = await daemon.ready
+    expect(daemon.output().stdout).toMatch(/^ipidd \d+\.\d+\.\d+: did:ipid daemon/)
+    expect(daemon.output().stdout).toContain(dataDir)
+    const health = await fetch(`${url}/healthz`)
+    expect(health.status).toBe(200)
+    expect(await health.json()).toMatchObject({ status: 'ok', service: 'ipidd' })
+    expect((await fetch(`${url}/nope`)).status).toBe(404)
+    expect(existsSync(join(dataDir, 'daemon.lock'))).toBe(true)
+
+    daemon.child.kill('SIGINT')
+    expect(await daemon.exited).toBe(0)
+    expect(daemon.output().stdout).toContain('ipidd stopped')
+    expect(existsSync(join(dataDir, 'daemon.lock'))).toBe(false)
+    const logLines = daemon.output().stderr.trim().split('\n').map(l => JSON.parse(l) as { msg: string })
+    expect(logLines.map(l => l.msg)).toEqual(['ipidd started', 'ipidd stopping', 'ipidd stopped'])
+  })
+
+  it('refuses a second daemon on the same data directory, with a clear message', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'ipidd-daemon-'))
+    const first = startDaemon(['--data-dir', dataDir])
+    await first.ready
+    const second = startDaemon(['--data-dir', dataDir])
+    expect(await second.exited).toBe(1)
+    expect(second.output().stderr).toMatch(/another ipidd \(pid \d+\) is using/)
+    first.child.kill('SIGTERM')
+    expect(await first.exited).toBe(0)
+  })
+
+  it('exits 2 with a one-line message on a bad flag or configuration', async () => {
+    const bad = startDaemon(['--log-level', 'loud', '--data-dir', mkdtempSync(join(tmpdir(), 'ipidd-daemon-'))])
+    expect(await bad.exited).toBe(2)
+    expect(bad.output().stderr).toMatch(/^ipid: invalid configuration at "logLevel"/)
+  })
+})

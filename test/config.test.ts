@@ -1,0 +1,39 @@
+import { describe, expect, it } from 'vitest'
+import { ConfigError, loadConfig, mergeConfig, defaultConfig } from '../src/config.ts'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+
+describe('configuration', () => {
+  it('defaults: data in ~/.ipidd, HTTP on 127.0.0.1:8080', () => {
+    const config = loadConfig({ env: { HOME: '/home/alice' } })
+    expect(config).toEqual({ dataDir: '/home/alice/.ipidd', http: { host: '127.0.0.1', port: 8080 }, logLevel: 'info' })
+  })
+
+  it('layers defaults < file < environment < flags', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ipidd-config-'))
+    const file = join(dir, 'config.json')
+    writeFileSync(file, JSON.stringify({ http: { host: '0.0.0.0', port: 9000 }, logLevel: 'debug' }))
+    const env = { HOME: '/home/alice', IPIDD_HTTP_PORT: '9001', IPIDD_DATA: join(dir, 'data') }
+    expect(loadConfig({ env, configFile: file })).toEqual({ dataDir: join(dir, 'data'), http: { host: '0.0.0.0', port: 9001 }, logLevel: 'debug' })
+    expect(loadConfig({ env, configFile: file, flags: { http: { port: 9002 }, logLevel: 'warn' } }).http).toEqual({ host: '0.0.0.0', port: 9002 })
+  })
+
+  it('reads <dataDir>/config.json when present and no file is named', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ipidd-config-'))
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ logLevel: 'error' }))
+    const config = loadConfig({ env: { HOME: '/x' }, flags: { dataDir: dir }, fileExists: () => true })
+    expect(config.logLevel).toBe('error')
+  })
+
+  it('refuses unknown keys, bad values and unreadable files with a message naming the problem', () => {
+    expect(() => mergeConfig(defaultConfig({ HOME: '/x' }), { logLevel: 'loud' })).toThrow(/logLevel/)
+    expect(() => mergeConfig(defaultConfig({ HOME: '/x' }), { http: { port: 70000 } })).toThrow(/http\.port/)
+    expect(() => mergeConfig(defaultConfig({ HOME: '/x' }), { colour: 'blue' } as never)).toThrow(ConfigError)
+    expect(() => loadConfig({ env: { HOME: '/x', IPIDD_HTTP_PORT: 'eighty' } })).toThrow(/IPIDD_HTTP_PORT/)
+    expect(() => loadConfig({ env: { HOME: '/x' }, configFile: '/nonexistent/ipidd.json' })).toThrow(/cannot read config file/)
+    const dir = mkdtempSync(join(tmpdir(), 'ipidd-config-'))
+    writeFileSync(join(dir, 'bad.json'), '{ nope')
+    expect(() => loadConfig({ env: { HOME: '/x' }, configFile: join(dir, 'bad.json') })).toThrow(/not valid JSON/)
+  })
+})
