@@ -15,6 +15,8 @@ if ! ipidd_node_is_recent; then
     aarch64 | arm64) ipidd_arch=arm64 ;;
     *) echo "use-node24: no Node 24 package for $(uname -m); install Node >= 22.18 yourself" >&2; return 1 2>/dev/null || exit 1 ;;
   esac
+  # npm reads its global npmrc from beside the running node: keep the machine's (CA bundle, proxy) in force.
+  ipidd_npm_global=$(npm config get globalconfig 2>/dev/null || true)
   ipidd_node_dir="${IPIDD_NODE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ipidd/node24}"
   ipidd_node_pkg="$ipidd_node_dir/node_modules/node-linux-$ipidd_arch"
   if [ ! -x "$ipidd_node_pkg/bin/node" ]; then
@@ -22,6 +24,9 @@ if ! ipidd_node_is_recent; then
     mkdir -p "$ipidd_node_dir"
     npm install --prefix "$ipidd_node_dir" --no-save --no-audit --no-fund --loglevel=error "node-linux-$ipidd_arch@24" >&2 ||
       { echo "use-node24: could not fetch Node 24 from the npm registry" >&2; return 1 2>/dev/null || exit 1; }
+  fi
+  if [ -z "${npm_config_globalconfig:-}" ] && [ -n "$ipidd_npm_global" ] && [ -f "$ipidd_npm_global" ]; then
+    export npm_config_globalconfig="$ipidd_npm_global"
   fi
   export PATH="$ipidd_node_pkg/bin:$PATH"
   export npm_config_nodedir="$ipidd_node_pkg"
