@@ -1,0 +1,29 @@
+# ipidd: did:ipid daemon. Multi-stage: build with dev dependencies, run with production ones only.
+
+FROM node:24-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build
+
+FROM node:24-slim AS runtime
+ENV NODE_ENV=production \
+    IPIDD_DATA=/data \
+    IPIDD_HTTP_HOST=0.0.0.0 \
+    IPIDD_HTTP_PORT=8080
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+COPY --from=build /app/dist ./dist
+COPY spec ./spec
+RUN mkdir -p /data && chown node:node /data
+USER node
+VOLUME ["/data"]
+# HTTP API (resolver, health). The libp2p port (4001/tcp) is published here once the embedded node lands.
+EXPOSE 8080
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.IPIDD_HTTP_PORT || 8080) + '/healthz').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+ENTRYPOINT ["node", "dist/cli/main.js"]
+CMD ["daemon"]
