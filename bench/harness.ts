@@ -1,0 +1,38 @@
+/**
+ * A small benchmark harness: runs an async operation repeatedly for a time budget after a warm-up, and
+ * reports throughput and per-operation latency percentiles. Figures are only compared with a baseline
+ * measured in the same run (these machines are noisy), never with fixed numbers.
+ */
+import { performance } from 'node:perf_hooks'
+
+export interface Measurement {
+  name: string
+  ops: number
+  opsPerSecond: number
+  p50Us: number
+  p99Us: number
+}
+
+export async function measure (name: string, op: () => unknown, budgetMs = 1500, warmupMs = 300): Promise<Measurement> {
+  const warmEnd = performance.now() + warmupMs
+  while (performance.now() < warmEnd) await op()
+  const samples: number[] = []
+  const start = performance.now()
+  const end = start + budgetMs
+  while (performance.now() < end) {
+    const t = performance.now()
+    await op()
+    samples.push(performance.now() - t)
+  }
+  const elapsed = performance.now() - start
+  samples.sort((a, b) => a - b)
+  const at = (q: number): number => (samples[Math.min(samples.length - 1, Math.floor(q * samples.length))] ?? 0) * 1000
+  return { name, ops: samples.length, opsPerSecond: samples.length / (elapsed / 1000), p50Us: at(0.5), p99Us: at(0.99) }
+}
+
+export function row (m: Measurement, baseline?: Measurement): string {
+  const ratio = baseline === undefined ? '' : (m.opsPerSecond / baseline.opsPerSecond).toFixed(2)
+  return `| ${m.name} | ${Math.round(m.opsPerSecond).toLocaleString('en')} | ${m.p50Us.toFixed(1)} | ${m.p99Us.toFixed(1)} | ${ratio} |`
+}
+
+export const TABLE_HEAD = '| operation | ops/s | p50 µs | p99 µs | ratio to baseline |\n| --- | ---: | ---: | ---: | ---: |'
