@@ -26,6 +26,10 @@ export const MAX_CONTROLLERS = 8
 export const MAX_CONTEXT_ENTRIES = 8
 /** Longest id, type, URI or endpoint string. */
 export const MAX_URI_LENGTH = 2048
+/** Types one service may list. */
+export const MAX_SERVICE_TYPES = 8
+/** Endpoints one service may list. */
+export const MAX_SERVICE_ENDPOINTS = 16
 /** Deepest nesting inside a service endpoint map. */
 export const MAX_SERVICE_ENDPOINT_DEPTH = 4
 
@@ -83,8 +87,8 @@ const relationshipSchema = z.array(z.union([uri, verificationMethodSchema])).max
 const endpointSchema = z.union([uri, z.record(z.string(), z.unknown())])
 const serviceSchema = z.looseObject({
   id: uri,
-  type: z.union([uri, z.array(uri).min(1).max(MAX_CONTEXT_ENTRIES)]),
-  serviceEndpoint: z.union([endpointSchema, z.array(endpointSchema).min(1).max(MAX_SERVICES)])
+  type: z.union([uri, z.array(uri).min(1).max(MAX_SERVICE_TYPES)]),
+  serviceEndpoint: z.union([endpointSchema, z.array(endpointSchema).min(1).max(MAX_SERVICE_ENDPOINTS)])
 })
 const documentSchema = z.looseObject({
   '@context': z.union([uri, z.array(z.union([uri, z.record(z.string(), z.unknown())])).min(1).max(MAX_CONTEXT_ENTRIES)]).optional(),
@@ -132,7 +136,7 @@ export function validateDocument (document: unknown, did: string): DidDocument {
   if (!parsed.success) {
     const issue = parsed.error.issues[0]
     const where = issue === undefined ? '' : issue.path.join('.')
-    const reason = issue?.code === 'too_big' ? 'too_many_entries' : 'malformed_document'
+    const reason = issue?.code !== 'too_big' ? 'malformed_document' : issue.origin === 'string' ? 'value_too_long' : 'too_many_entries'
     throw new InvalidDocumentError(reason, `the document is malformed at "${where}": ${issue?.message ?? 'invalid'}`)
   }
   const doc = parsed.data as DidDocument

@@ -22,8 +22,12 @@ import { InvalidDocumentError } from '../errors.ts'
 import {
   DID_CONTEXT_V1,
   JWS_2020_CONTEXT_V1,
+  MAX_ALSO_KNOWN_AS,
   MAX_DOCUMENT_BYTES,
+  MAX_SERVICE_ENDPOINTS,
+  MAX_SERVICE_TYPES,
   MAX_SERVICES,
+  MAX_URI_LENGTH,
   MAX_VERIFICATION_METHODS,
   MULTIKEY_CONTEXT_V1,
   VERIFICATION_RELATIONSHIPS,
@@ -32,11 +36,12 @@ import {
   validateDocument
 } from './document.ts'
 import { parseMethodSpecificId } from './identifier.ts'
-import { ED25519_PUBLIC_KEY_BYTES, ed25519ToMultikey } from './keys.ts'
+import { ED25519_PUBLIC_KEY_BYTES, ed25519ToMultikey, multikeyToEd25519 } from './keys.ts'
 import { formatTime } from './time.ts'
 import type { DidDocument, Service, VerificationMethod } from './document.ts'
 import type { IpidName } from './identifier.ts'
 
+const URI_RE = /^[A-Za-z][A-Za-z0-9+.-]*:\S+$/
 const SECP256K1_PUB_PREFIX = Uint8Array.of(0xe7, 0x01)
 const SECP256K1_COMPRESSED_BYTES = 33
 const LEGACY_KEY_LISTS = ['verificationMethod', 'publicKey', 'owner'] as const
@@ -110,7 +115,12 @@ export function normaliseLegacyDocument (value: unknown, name: IpidName, options
         break
       }
       const vm = normaliseKey(entry, methods.length + 1, did, local, changes, options.nowMs)
-      if (vm !== undefined) methods.push(vm)
+      if (vm === undefined) continue
+      if (!fitsAlone(did, { verificationMethod: [vm] }) || methods.some(m => m.id === vm.id)) {
+        changes.add('unusable_key_dropped')
+        continue
+      }
+      methods.push(vm)
     }
   }
   for (const vm of methods) bareDidRefs.push(vm.id)
@@ -144,6 +154,10 @@ export function normaliseLegacyDocument (value: unknown, name: IpidName, options
       }
       const service = normaliseService(entry, services.length + 1, did, local, changes)
       if (service === undefined) continue
+      if (!fitsAlone(did, { service: [service] })) {
+        changes.add('unusable_service_dropped')
+        continue
+      }
       if (services.some(s => s.id === service.id) || methodIds.has(service.id)) {
         changes.add('duplicate_service_dropped')
         continue
@@ -161,7 +175,9 @@ export function normaliseLegacyDocument (value: unknown, name: IpidName, options
   const document: DidDocument = { '@context': context, id: did }
   const controller = controllersOf(source.controller, did, sameDid, changes)
   if (controller !== undefined) document.controller = controller
-  const aka = Array.isArray(source.alsoKnownAs) ? source.alsoKnownAs.filter((a): a is string => typeof a === 'string') : []
+  const akaIn = source.alsoKnownAs === undefined ? [] : asArray(source.alsoKnownAs)
+  const aka = akaIn.filter((a): a is string => typeof a === 'string' && URI_RE.test(a) && a.length <= MAX_URI_LENGTH).slice(0, MAX_ALSO_KNOWN_AS)
+  if (aka.length !== akaIn.length) changes.add('also_known_as_dropped')
   if (aka.length > 0) document.alsoKnownAs = aka
   if (methods.length > 0) document.verificationMethod = methods
   Object.assign(document, relationships)
@@ -187,6 +203,16 @@ export function normaliseLegacyDocument (value: unknown, name: IpidName, options
   return result
 }
 
+/** Whether one normalised entry is valid on its own, so a bad entry is dropped rather than failing the document. */
+function fitsAlone (did: string, part: Partial<DidDocument>): boolean {
+  try {
+    validateDocument({ '@context': [DID_CONTEXT_V1], id: did, ...part }, did)
+    return true
+  } catch {
+    return false
+  }
+}
+
 /** A predicate: does this DID (any encoding, bare) name the same identity as `name`? */
 function sameDidMatcher (name: IpidName): (did: string) => boolean {
   return (candidate: string): boolean => {
@@ -208,6 +234,26 @@ function localReference (ref: string, did: string, sameDid: (d: string) => boole
   const match = /^(did:ipid:[A-Za-z0-9]+)([#;/])(.+)$/.exec(ref)
   if (match === null || !sameDid(match[1] ?? '')) return undefined
   return `${did}#${match[3] ?? ''}`
+}
+
+/** A key's controller: this DID in any spelling → the canonical DID; another DID as it is; else this DID. */
+function keyController (value: unknown, did: string, changes: Set<string>): string {
+  if (value === undefined) {
+    changes.add('key_controller_filled')
+    return did
+  }
+  if (typeof value === 'string' && /^did:[a-z0-9]+:\S+$/.test(value)) {
+    if (!value.startsWith('did:ipid:')) return value
+    try {
+      const canonical = parseMethodSpecificId(value.slice('did:ipid:'.length)).did
+      if (canonical !== value) changes.add('key_controller_canonicalised')
+      return canonical
+    } catch {
+      // an unparseable did:ipid controller is replaced below
+    }
+  }
+  changes.add('key_controller_replaced')
+  return did
 }
 
 function normaliseKey (
@@ -239,10 +285,7 @@ function normaliseKey (
   } else if (id !== key.id) {
     changes.add('key_id_canonicalised')
   }
-  if (key.controller === undefined) changes.add('key_controller_filled')
-  const controller = typeof key.controller === 'string' && key.controller.startsWith('did:') && !key.controller.startsWith('did:ipid:')
-    ? key.controller
-    : did
+  const controller = keyController(key.controller, did, changes)
 
   const material = publicKeyMaterial(key)
   if (material === 'private') {
@@ -277,7 +320,9 @@ function publicKeyMaterial (key: Record<string, unknown>): KeyMaterial | 'privat
     return pemToJwk(key.publicKeyPem)
   }
   if (typeof key.publicKeyMultibase === 'string' && key.type === 'Multikey') {
-    return { type: 'Multikey', fields: { publicKeyMultibase: key.publicKeyMultibase } }
+    const multibase = key.publicKeyMultibase
+    const usable = multibase.startsWith('z6Mk') ? multikeyToEd25519(multibase) !== undefined : /^z[1-9A-HJ-NP-Za-km-z]{8,}$/.test(multibase)
+    return usable ? { type: 'Multikey', fields: { publicKeyMultibase: multibase } } : undefined
   }
   const raw = rawKeyBytes(key)
   if (raw === undefined) return undefined
@@ -362,7 +407,10 @@ function relationshipRefs (
     changes.add('dangling_reference_dropped')
     return []
   }
-  if (entry === null || typeof entry !== 'object') return []
+  if (entry === null || typeof entry !== 'object') {
+    changes.add('unusable_reference_dropped')
+    return []
+  }
   const object = entry as Record<string, unknown>
   // galacteek: {id: <key id>, publicKey: [DID]} names the key by its own id.
   if (typeof object.id === 'string') {
@@ -393,15 +441,21 @@ function normaliseService (
     return undefined
   }
   const { id: rawId, type, serviceEndpoint, ...rest } = entry as Record<string, unknown>
-  const endpoint = normaliseEndpoint(toJsonValue(serviceEndpoint))
-  const types = typeof type === 'string' ? type : Array.isArray(type) && type.every(t => typeof t === 'string') && type.length > 0 ? type as string[] : undefined
-  if (endpoint === undefined || types === undefined) {
+  const original = toJsonValue(serviceEndpoint)
+  const endpoint = normaliseEndpoint(original)
+  const types = typeof type === 'string' && type.length <= MAX_URI_LENGTH
+    ? type
+    : Array.isArray(type) && type.length > 0 && type.length <= MAX_SERVICE_TYPES && type.every(t => typeof t === 'string' && t.length <= MAX_URI_LENGTH)
+      ? type as string[]
+      : undefined
+  const tooMany = Array.isArray(endpoint) && endpoint.length > MAX_SERVICE_ENDPOINTS
+  if (endpoint === undefined || types === undefined || tooMany) {
     changes.add('unusable_service_dropped')
     return undefined
   }
-  if (endpoint !== serviceEndpoint) changes.add('service_endpoint_converted')
+  if (JSON.stringify(endpoint) !== JSON.stringify(original)) changes.add('service_endpoint_converted')
   let id = typeof rawId === 'string' ? local(rawId) : undefined
-  if (id === undefined && typeof rawId === 'string' && /^[A-Za-z][A-Za-z0-9+.-]*:\S+$/.test(rawId) && !rawId.startsWith('did:ipid:')) {
+  if (id === undefined && typeof rawId === 'string' && URI_RE.test(rawId) && rawId.length <= MAX_URI_LENGTH && !rawId.startsWith('did:ipid:')) {
     id = rawId // an absolute URI of another kind is a valid service id as it is
   }
   if (id === undefined) {
@@ -418,7 +472,7 @@ function normaliseEndpoint (endpoint: unknown): unknown {
   if (typeof endpoint === 'string') {
     const path = /^\/(ipfs|ipns)\/(.+)$/.exec(endpoint)
     if (path !== null) return `${path[1] ?? ''}://${path[2] ?? ''}`
-    return /^[A-Za-z][A-Za-z0-9+.-]*:\S+$/.test(endpoint) ? endpoint : undefined
+    return URI_RE.test(endpoint) && endpoint.length <= MAX_URI_LENGTH ? endpoint : undefined
   }
   if (Array.isArray(endpoint)) {
     const list = endpoint.map(normaliseEndpoint).filter(e => e !== undefined)

@@ -4,11 +4,12 @@
  * signed. Encode, sign, decode and check one node on its own; chains are checked in `history.ts`.
  */
 import * as dagCbor from '@ipld/dag-cbor'
+import { base58btc } from 'multiformats/bases/base58'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { z } from 'zod'
 import { InvalidVersionNodeError } from '../errors.ts'
-import { deactivatedDocument, isEmptyDocument, MAX_DOCUMENT_BYTES, validateDocument } from './document.ts'
+import { deactivatedDocument, MAX_DOCUMENT_BYTES, validateDocument } from './document.ts'
 import { ed25519ToMultikey, multikeyToEd25519 } from './keys.ts'
 import { formatTime, parseTime } from './time.ts'
 import type { DidDocument } from './document.ts'
@@ -37,9 +38,15 @@ export interface UnsignedVersionNode {
   updated: string
   deactivated: boolean
   document: DidDocument
-  /** Multikeys (Ed25519) allowed to sign the next version. Empty only when deactivated. */
+  /**
+   * Multikeys (Ed25519) allowed to sign the next version when this one makes no pre-rotation commitments.
+   * Empty only when deactivated.
+   */
   updateKeys: string[]
-  /** Pre-rotation: commitments to the next version's update keys (see `updateKeyCommitment`). */
+  /**
+   * Pre-rotation: commitments to the keys that may sign the next version and that it may name as update keys
+   * (see `updateKeyCommitment`). When present, they replace `updateKeys` as the next version's signers.
+   */
   nextUpdateKeyHashes?: string[]
   /** Multikey of the key that signed this node. */
   signer: string
@@ -140,14 +147,15 @@ export async function decodeVersionNode (cid: CID, bytes: Uint8Array, did: strin
     throw new InvalidVersionNodeError('malformed_time', 'created and updated must be UTC times in whole seconds (YYYY-MM-DDTHH:MM:SSZ)')
   }
   if (updatedMs < createdMs) {
-    throw new InvalidVersionNodeError('time_goes_back', 'updated is before created')
+    throw new InvalidVersionNodeError('updated_before_created', 'updated is before created')
   }
   if ((node.version === 1) !== (node.prev === undefined)) {
     throw new InvalidVersionNodeError('malformed_node', 'the first version (and only it) has no prev link')
   }
   node.document = validateDocument(node.document, did)
   if (node.deactivated) {
-    if (!isEmptyDocument(node.document) || node.updateKeys.length > 0 || node.nextUpdateKeyHashes !== undefined) {
+    const onlyIdAndContext = Object.keys(node.document).every(k => k === 'id' || k === '@context')
+    if (!onlyIdAndContext || node.updateKeys.length > 0 || node.nextUpdateKeyHashes !== undefined) {
       throw new InvalidVersionNodeError('deactivated_with_keys', 'a deactivated version carries no keys, services or update keys')
     }
   } else if (node.updateKeys.length === 0) {
@@ -156,6 +164,11 @@ export async function decodeVersionNode (cid: CID, bytes: Uint8Array, did: strin
   for (const key of node.updateKeys) {
     if (multikeyToEd25519(key) === undefined) {
       throw new InvalidVersionNodeError('malformed_update_key', 'update keys must be Ed25519 Multikeys')
+    }
+  }
+  for (const commitment of node.nextUpdateKeyHashes ?? []) {
+    if (!isSha256Commitment(commitment)) {
+      throw new InvalidVersionNodeError('malformed_commitment', 'pre-rotation commitments are base58btc sha2-256 multihashes')
     }
   }
   const signer = multikeyToEd25519(node.signer)
@@ -170,6 +183,15 @@ export async function decodeVersionNode (cid: CID, bytes: Uint8Array, did: strin
     throw new InvalidVersionNodeError('bad_signature', 'the version node signature does not verify')
   }
   return { cid, bytes, node, createdMs, updatedMs }
+}
+
+function isSha256Commitment (text: string): boolean {
+  try {
+    const bytes = base58btc.baseDecode(text)
+    return bytes.length === 34 && bytes[0] === sha256.code && bytes[1] === 32
+  } catch {
+    return false
+  }
 }
 
 function withoutUndefined<T extends object> (value: T): T {

@@ -3,7 +3,7 @@ import { ForkError, InvalidChainError } from '../../src/errors.ts'
 import { parseDid } from '../../src/did/identifier.ts'
 import { versionAtTime, walkChain } from '../../src/did/history.ts'
 import { createFirstVersion, createNextVersion, signVersionNode, decodeVersionNode } from '../../src/did/version-node.ts'
-import { HOUR_MS, T0, buildChain, commitmentsTo, documentWithAuthKey, loaderOf, multikeyOf, testIdentity } from '../helpers/fixtures.ts'
+import { HOUR_MS, T0, buildChain, commitmentsTo, documentWithAuthKey, loaderOf, multikeyOf, seededKey, testIdentity } from '../helpers/fixtures.ts'
 import type { DecodedVersionNode } from '../../src/did/version-node.ts'
 
 async function expectRejection (promise: Promise<unknown>, type: new (...args: never[]) => Error, reason: string): Promise<void> {
@@ -29,7 +29,8 @@ describe('version chains', () => {
     const chain = await buildChain(id, 3)
     const name = parseDid(id.did)
     // The thief holds the root key only: it can sign a version, but the root key is not an update key.
-    const forged = await createNextVersion(chain[2]!, { document: documentWithAuthKey(id.did, id.root), updateKeys: [multikeyOf(id.root)] }, id.root, T0 + 10 * HOUR_MS)
+    const thiefKey = await seededKey(200)
+    const forged = await createNextVersion(chain[2]!, { document: documentWithAuthKey(id.did, thiefKey), updateKeys: [multikeyOf(thiefKey)] }, id.root, T0 + 10 * HOUR_MS)
     const known = { cid: chain[2]!.cid, version: 3 }
     const err = await walkChain(forged.cid, loaderOf([...chain, forged]), name, { known }).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(ForkError)
@@ -44,11 +45,12 @@ describe('version chains', () => {
     const id = await testIdentity()
     const chain = await buildChain(id, 3)
     const name = parseDid(id.did)
-    const thiefUpdate = multikeyOf(id.root)
-    const forgedGenesis = await createFirstVersion({ document: documentWithAuthKey(id.did, id.root), updateKeys: [thiefUpdate] }, id.root, T0)
+    const thiefKey = await seededKey(200)
+    const thiefUpdate = multikeyOf(thiefKey)
+    const forgedGenesis = await createFirstVersion({ document: documentWithAuthKey(id.did, thiefKey), updateKeys: [thiefUpdate] }, id.root, T0)
     const forged: DecodedVersionNode[] = [forgedGenesis]
     for (let i = 1; i < 5; i++) {
-      forged.push(await createNextVersion(forged[i - 1]!, { document: documentWithAuthKey(id.did, id.root), updateKeys: [thiefUpdate] }, id.root, T0 + i * HOUR_MS))
+      forged.push(await createNextVersion(forged[i - 1]!, { document: documentWithAuthKey(id.did, thiefKey), updateKeys: [thiefUpdate] }, thiefKey, T0 + i * HOUR_MS))
     }
     const known = { cid: chain[2]!.cid, version: 3 }
     const err = await walkChain(forged[4]!.cid, loaderOf([...chain, ...forged]), name, { known }).catch((e: unknown) => e)
@@ -60,7 +62,7 @@ describe('version chains', () => {
     expect(decision.kind).toBe('extends')
   })
 
-  it('rejects a version that breaks its pre-rotation commitment, and accepts one that keeps it', async () => {
+  it('pre-rotation: only a committed key signs, and names only committed keys; a thief of the current update key can do nothing', async () => {
     const id = await testIdentity()
     const name = parseDid(id.did)
     const first = await createFirstVersion({
@@ -68,11 +70,52 @@ describe('version chains', () => {
       updateKeys: [multikeyOf(id.update[0]!)],
       nextUpdateKeyHashes: await commitmentsTo(id.update[1]!)
     }, id.root, T0)
-    const honest = await createNextVersion(first, { document: documentWithAuthKey(id.did, id.auth[1]!), updateKeys: [multikeyOf(id.update[1]!)] }, id.update[0]!, T0 + HOUR_MS)
+    const honest = await createNextVersion(first, { document: documentWithAuthKey(id.did, id.auth[1]!), updateKeys: [multikeyOf(id.update[1]!)] }, id.update[1]!, T0 + HOUR_MS)
     expect((await walkChain(honest.cid, loaderOf([first, honest]), name)).kind).toBe('extends')
 
-    const broken = await createNextVersion(first, { document: documentWithAuthKey(id.did, id.auth[1]!), updateKeys: [multikeyOf(id.update[2]!)] }, id.update[0]!, T0 + HOUR_MS)
+    const broken = await createNextVersion(first, { document: documentWithAuthKey(id.did, id.auth[1]!), updateKeys: [multikeyOf(id.update[2]!)] }, id.update[1]!, T0 + HOUR_MS)
     await expectRejection(walkChain(broken.cid, loaderOf([first, broken]), name), InvalidChainError, 'prerotation_broken')
+
+    // The current update key is not among the commitments: it can neither update nor deactivate.
+    const thief = await createNextVersion(first, { document: documentWithAuthKey(id.did, id.auth[1]!), updateKeys: [multikeyOf(id.update[1]!)] }, id.update[0]!, T0 + HOUR_MS)
+    await expectRejection(walkChain(thief.cid, loaderOf([first, thief]), name), InvalidChainError, 'signer_not_committed')
+    const thiefDeactivates = await createNextVersion(first, { deactivate: true }, id.update[0]!, T0 + HOUR_MS)
+    await expectRejection(walkChain(thiefDeactivates.cid, loaderOf([first, thiefDeactivates]), name), InvalidChainError, 'signer_not_committed')
+  })
+
+  it('refuses the root key as an update key, plainly or by commitment', async () => {
+    const id = await testIdentity()
+    const name = parseDid(id.did)
+    const plain = await createFirstVersion({ document: documentWithAuthKey(id.did, id.auth[0]!), updateKeys: [multikeyOf(id.root)] }, id.root, T0)
+    await expectRejection(walkChain(plain.cid, loaderOf([plain]), name), InvalidChainError, 'root_key_as_update_key')
+    const committed = await createFirstVersion({ document: documentWithAuthKey(id.did, id.auth[0]!), updateKeys: [multikeyOf(id.update[0]!)], nextUpdateKeyHashes: await commitmentsTo(id.root) }, id.root, T0)
+    await expectRejection(walkChain(committed.cid, loaderOf([committed]), name), InvalidChainError, 'root_key_as_update_key')
+  })
+
+  it('an older head is "older" only when it is an ancestor of the verified head; another history is a fork', async () => {
+    const id = await testIdentity()
+    const chain = await buildChain(id, 4)
+    const name = parseDid(id.did)
+    const known = { cid: chain[3]!.cid, version: 4 }
+    expect((await walkChain(chain[1]!.cid, loaderOf(chain), name, { known })).kind).toBe('older')
+    // A new first version, signed with the stolen root key: lower than the verified head, but not in its past.
+    const stolenGenesis = await createFirstVersion({ document: documentWithAuthKey(id.did, id.auth[2]!), updateKeys: [multikeyOf(id.update[2]!)] }, id.root, T0)
+    const err = await walkChain(stolenGenesis.cid, loaderOf([...chain, stolenGenesis]), name, { known }).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(ForkError)
+    expect((err as ForkError).reason).toBe('fork')
+  })
+
+  it('against a verified head, a newer version with a bad document is refused as a fork too', async () => {
+    const id = await testIdentity()
+    const chain = await buildChain(id, 2)
+    const other = await testIdentity(50)
+    const bad = await signVersionNode({
+      version: 3, prev: chain[1]!.cid, created: chain[1]!.node.created, updated: '2026-01-02T00:00:00Z',
+      deactivated: false, document: documentWithAuthKey(other.did, id.auth[0]!), updateKeys: [multikeyOf(id.update[0]!)]
+    }, id.update[0]!)
+    const err = await walkChain(bad.cid, loaderOf([...chain, bad]), parseDid(id.did), { known: { cid: chain[1]!.cid, version: 2 } }).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(ForkError)
+    expect((err as ForkError).reason).toBe('id_mismatch')
   })
 
   it('rejects a first version not signed by the root key', async () => {

@@ -336,11 +336,17 @@ async function chains (): Promise<void> {
   vector('chain_valid_older_than_verified_head', 'an older head offered: kept out (no rollback), not an error', [chain], v1, { valid: true, expected: { kind: 'older' } }, v3)
 
   const p1 = await createFirstVersion({ document: documentWithAuthKey(did, id.auth[0]!), updateKeys: [upd], nextUpdateKeyHashes: await commitmentsTo(id.update[1]!) }, id.root, T0)
-  const p2 = await createNextVersion(p1, { document: documentWithAuthKey(did, id.auth[1]!), updateKeys: [multikeyOf(id.update[1]!)], nextUpdateKeyHashes: await commitmentsTo(id.update[2]!) }, id.update[0]!, T0 + HOUR_MS)
-  const p3 = await createNextVersion(p2, { document: documentWithAuthKey(did, id.auth[2]!), updateKeys: [multikeyOf(id.update[2]!)] }, id.update[1]!, T0 + 2 * HOUR_MS)
-  vector('chain_valid_prerotation', 'pre-rotation kept: each version\'s update keys were committed to by the version before', [[p1, p2, p3]], p3, ok([p3, p2, p1]))
-  const pBroken = await createNextVersion(p1, { document: documentWithAuthKey(did, id.auth[1]!), updateKeys: [multikeyOf(id.update[2]!)] }, id.update[0]!, T0 + HOUR_MS)
-  vector('chain_invalid_prerotation_broken', 'version 2 lists an update key version 1 did not commit to', [[p1, pBroken]], pBroken, fail('InvalidChainError', 'prerotation_broken'))
+  const p2 = await createNextVersion(p1, { document: documentWithAuthKey(did, id.auth[1]!), updateKeys: [multikeyOf(id.update[1]!)], nextUpdateKeyHashes: await commitmentsTo(id.update[2]!) }, id.update[1]!, T0 + HOUR_MS)
+  const p3 = await createNextVersion(p2, { document: documentWithAuthKey(did, id.auth[2]!), updateKeys: [multikeyOf(id.update[2]!)] }, id.update[2]!, T0 + 2 * HOUR_MS)
+  vector('chain_valid_prerotation', 'pre-rotation kept: each version is signed by, and names, keys the version before committed to', [[p1, p2, p3]], p3, ok([p3, p2, p1]))
+  const pBroken = await createNextVersion(p1, { document: documentWithAuthKey(did, id.auth[1]!), updateKeys: [multikeyOf(id.update[2]!)] }, id.update[1]!, T0 + HOUR_MS)
+  vector('chain_invalid_prerotation_broken', 'version 2 names an update key version 1 did not commit to', [[p1, pBroken]], pBroken, fail('InvalidChainError', 'prerotation_broken'))
+  const pThief = await createNextVersion(p1, { document: documentWithAuthKey(did, id.auth[1]!), updateKeys: [multikeyOf(id.update[1]!)] }, id.update[0]!, T0 + HOUR_MS)
+  vector('chain_invalid_prerotation_signer_not_committed', 'version 2 signed by version 1\'s update key, which version 1 did not commit to as a next key (a thief of the current key)', [[p1, pThief]], pThief, fail('InvalidChainError', 'signer_not_committed'))
+  const pThiefDeact = await createNextVersion(p1, { deactivate: true }, id.update[0]!, T0 + HOUR_MS)
+  vector('chain_invalid_prerotation_thief_deactivates', 'a deactivation signed by an uncommitted key under pre-rotation', [[p1, pThiefDeact]], pThiefDeact, fail('InvalidChainError', 'signer_not_committed'))
+  const rootAsUpdate = await createFirstVersion({ document: documentWithAuthKey(did, id.auth[0]!), updateKeys: [multikeyOf(id.root)] }, id.root, T0)
+  vector('chain_invalid_root_key_as_update_key', 'the first version names the root key as an update key', [[rootAsUpdate]], rootAsUpdate, fail('InvalidChainError', 'root_key_as_update_key'))
 
   const deact = await createNextVersion(v2, { deactivate: true }, id.update[0]!, T0 + 5 * HOUR_MS)
   vector('chain_valid_deactivated', 'version 3 deactivates the DID', [[v1, v2, deact]], deact, ok([deact, v2, v1]))
@@ -350,12 +356,15 @@ async function chains (): Promise<void> {
   const wrongGenesis = await createFirstVersion({ document: documentWithAuthKey(did, id.auth[0]!), updateKeys: [upd] }, id.update[0]!, T0)
   vector('chain_invalid_genesis_not_signed_by_root', 'the first version is signed by an update key, not the root key', [[wrongGenesis]], wrongGenesis, fail('InvalidChainError', 'genesis_not_signed_by_root'))
 
-  const rootOnly = await createNextVersion(v3, { document: documentWithAuthKey(did, id.root), updateKeys: [multikeyOf(id.root)] }, id.root, T0 + 10 * HOUR_MS)
+  // The thief holds the root key and brings a key of its own to list as update key.
+  const thiefKey = await seededKey(200)
+  const rootOnly = await createNextVersion(v3, { document: documentWithAuthKey(did, thiefKey), updateKeys: [multikeyOf(thiefKey)] }, id.root, T0 + 10 * HOUR_MS)
   vector('chain_invalid_signed_by_root_key_alone', 'version 4 signed by the root key, which is not an update key', [chain, [rootOnly]], rootOnly, fail('InvalidChainError', 'signer_not_authorised'))
   vector('chain_fork_root_key_extension', 'stolen root key: version 4 signed with it, offered to a resolver that verified version 3', [chain, [rootOnly]], rootOnly, fail('ForkError', 'signer_not_authorised'), v3)
-  const forged: DecodedVersionNode[] = [await createFirstVersion({ document: documentWithAuthKey(did, id.root), updateKeys: [multikeyOf(id.root)] }, id.root, T0)]
-  for (let i = 1; i < 4; i++) forged.push(await createNextVersion(forged[i - 1]!, { document: documentWithAuthKey(did, id.root), updateKeys: [multikeyOf(id.root)] }, id.root, T0 + i * HOUR_MS))
+  const forged: DecodedVersionNode[] = [await createFirstVersion({ document: documentWithAuthKey(did, thiefKey), updateKeys: [multikeyOf(thiefKey)] }, id.root, T0)]
+  for (let i = 1; i < 4; i++) forged.push(await createNextVersion(forged[i - 1]!, { document: documentWithAuthKey(did, thiefKey), updateKeys: [multikeyOf(thiefKey)] }, thiefKey, T0 + i * HOUR_MS))
   vector('chain_fork_root_key_new_history', 'stolen root key: a whole new 4-version history, offered to a resolver that verified version 3', [chain, forged], forged[3]!, fail('ForkError', 'fork'), v3)
+  vector('chain_fork_root_key_new_genesis_older', 'stolen root key: a new version 1, lower than the verified version 3 but not its ancestor', [chain, forged], forged[0]!, fail('ForkError', 'fork'), v3)
   const equivocation = await createNextVersion(v1, { document: documentWithAuthKey(did, id.auth[2]!), updateKeys: [upd] }, id.update[0]!, T0 + 3 * HOUR_MS)
   vector('chain_fork_same_version_twice', 'two different version 2 nodes, both validly signed', [chain, [equivocation]], equivocation, fail('ForkError', 'fork'), v2)
 
@@ -380,6 +389,8 @@ async function chains (): Promise<void> {
   const otherDid = didFromPublicKey((await seededKey(99)).publicKey)
   const foreignDoc = await signVersionNode({ version: 1, created: formatTime(T0), updated: formatTime(T0), deactivated: false, document: documentWithAuthKey(otherDid, id.auth[0]!), updateKeys: [upd] }, id.root)
   vector('chain_invalid_document_names_other_did', 'the document inside names another DID', [[foreignDoc]], foreignDoc, fail('InvalidDocumentError', 'id_mismatch'))
+  const foreignNext = await signVersionNode({ version: 4, prev: v3.cid, created: v1.node.created, updated: formatTime(T0 + 4 * HOUR_MS), deactivated: false, document: documentWithAuthKey(otherDid, id.auth[0]!), updateKeys: [upd] }, id.update[0]!)
+  vector('chain_fork_document_names_other_did', 'a validly signed version 4 whose document names another DID, offered to a resolver that verified version 3', [chain, [foreignNext]], foreignNext, fail('ForkError', 'id_mismatch'), v3)
   const bigDoc = { ...documentWithAuthKey(did, id.auth[0]!), service: [{ id: `${did}#big`, type: 'X', serviceEndpoint: { blob: 'x'.repeat(33_000) } }] }
   const big = await signVersionNode({ version: 1, created: formatTime(T0), updated: formatTime(T0), deactivated: false, document: bigDoc, updateKeys: [upd] }, id.root)
   vector('chain_invalid_document_too_large', 'the document inside is over the size limit', [[big]], big, fail('InvalidDocumentError', 'document_too_large'))
