@@ -118,11 +118,8 @@ export function documentSize (document: unknown): number {
   return utf8.encode(JSON.stringify(document)).byteLength
 }
 
-/**
- * Validates a current-form DID document published under `did` (the canonical DID of the IPNS name).
- * Returns it typed; throws `InvalidDocumentError` with a specific `reason`.
- */
-export function validateDocument (document: unknown, did: string): DidDocument {
+/** Throws `not_json` for a value JSON cannot represent, `document_too_large` over MAX_DOCUMENT_BYTES. */
+export function checkDocumentSize (document: unknown): void {
   let size: number
   try {
     size = documentSize(document)
@@ -132,6 +129,14 @@ export function validateDocument (document: unknown, did: string): DidDocument {
   if (size > MAX_DOCUMENT_BYTES) {
     throw new InvalidDocumentError('document_too_large', `the document is ${size} bytes; the limit is ${MAX_DOCUMENT_BYTES}`)
   }
+}
+
+/**
+ * Validates a current-form DID document published under `did` (the canonical DID of the IPNS name).
+ * Returns it typed; throws `InvalidDocumentError` with a specific `reason`.
+ */
+export function validateDocument (document: unknown, did: string): DidDocument {
+  checkDocumentSize(document)
   const parsed = documentSchema.safeParse(document)
   if (!parsed.success) {
     const issue = parsed.error.issues[0]

@@ -23,7 +23,6 @@ import {
   DID_CONTEXT_V1,
   JWS_2020_CONTEXT_V1,
   MAX_ALSO_KNOWN_AS,
-  MAX_DOCUMENT_BYTES,
   MAX_SERVICE_ENDPOINTS,
   MAX_SERVICE_TYPES,
   MAX_SERVICES,
@@ -32,12 +31,13 @@ import {
   MULTIKEY_CONTEXT_V1,
   VERIFICATION_RELATIONSHIPS,
   deactivatedDocument,
-  documentSize,
+  checkDocumentSize,
   validateDocument
 } from './document.ts'
 import { parseMethodSpecificId } from './identifier.ts'
 import { ED25519_PUBLIC_KEY_BYTES, ed25519ToMultikey, multikeyToEd25519 } from './keys.ts'
 import { formatTime } from './time.ts'
+import { equals } from 'uint8arrays/equals'
 import type { DidDocument, Service, VerificationMethod } from './document.ts'
 import type { IpidName } from './identifier.ts'
 
@@ -78,15 +78,7 @@ export function normaliseLegacyDocument (value: unknown, name: IpidName, options
   if (Object.keys(source).length === 0) {
     return { document: deactivatedDocument(did), deactivated: true, changes: ['empty_document_deactivated'] }
   }
-  let size: number
-  try {
-    size = documentSize(source)
-  } catch (err) {
-    throw new InvalidDocumentError('not_json', 'the document cannot be represented as JSON', { cause: err })
-  }
-  if (size > MAX_DOCUMENT_BYTES) {
-    throw new InvalidDocumentError('document_too_large', `the document is ${size} bytes; the limit is ${MAX_DOCUMENT_BYTES}`)
-  }
+  checkDocumentSize(source)
 
   const changes = new Set<string>()
   const sameDid = sameDidMatcher(name)
@@ -218,7 +210,7 @@ function sameDidMatcher (name: IpidName): (did: string) => boolean {
   return (candidate: string): boolean => {
     if (!candidate.startsWith('did:ipid:')) return false
     try {
-      return equalBytes(parseMethodSpecificId(candidate.slice('did:ipid:'.length)).multihash.bytes, name.multihash.bytes)
+      return equals(parseMethodSpecificId(candidate.slice('did:ipid:'.length)).multihash.bytes, name.multihash.bytes)
     } catch {
       return false
     }
@@ -522,6 +514,3 @@ function asArray (value: unknown): unknown[] {
   return Array.isArray(value) ? value : [value]
 }
 
-function equalBytes (a: Uint8Array, b: Uint8Array): boolean {
-  return a.byteLength === b.byteLength && a.every((byte, i) => byte === b[i])
-}

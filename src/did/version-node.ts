@@ -12,6 +12,7 @@ import { InvalidVersionNodeError } from '../errors.ts'
 import { deactivatedDocument, MAX_DOCUMENT_BYTES, validateDocument } from './document.ts'
 import { ed25519ToMultikey, multikeyToEd25519 } from './keys.ts'
 import { formatTime, parseTime } from './time.ts'
+import { equals } from 'uint8arrays/equals'
 import type { DidDocument } from './document.ts'
 import type { Ed25519PrivateKey } from '@libp2p/interface'
 
@@ -126,7 +127,7 @@ export async function decodeVersionNode (cid: CID, bytes: Uint8Array, did: strin
     throw new InvalidVersionNodeError('unsupported_hash', 'version nodes are addressed by sha2-256')
   }
   const digest = await sha256.digest(bytes)
-  if (!equalBytes(digest.bytes, cid.multihash.bytes)) {
+  if (!equals(digest.bytes, cid.multihash.bytes)) {
     throw new InvalidVersionNodeError('cid_mismatch', 'the block does not hash to its CID')
   }
   let value: unknown
@@ -198,9 +199,6 @@ function withoutUndefined<T extends object> (value: T): T {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T
 }
 
-function equalBytes (a: Uint8Array, b: Uint8Array): boolean {
-  return a.byteLength === b.byteLength && a.every((byte, i) => byte === b[i])
-}
 
 export interface VersionContent {
   document: DidDocument

@@ -13,6 +13,7 @@ import {
 } from 'ipns'
 import { CID } from 'multiformats/cid'
 import { InvalidRecordError } from '../errors.ts'
+import { equals } from 'uint8arrays/equals'
 import type { IpidName } from '../did/identifier.ts'
 import type { PrivateKey, PublicKey } from '@libp2p/interface'
 import type { IPNSRecord } from 'ipns'
@@ -119,7 +120,7 @@ function recordPublicKey (name: IpidName, record: IPNSRecord): PublicKey {
     throw new InvalidRecordError('no_public_key', 'the name hashes its key and the record does not embed it')
   }
   const routingKey = multihashToIPNSRoutingKey(key.toMultihash())
-  if (!equalBytes(routingKey, routingKeyOf(name))) {
+  if (!equals(routingKey, routingKeyOf(name))) {
     throw new InvalidRecordError('key_mismatch', 'the record is signed by a key other than the one the name names')
   }
   return key
@@ -182,6 +183,3 @@ function compareBytes (a: Uint8Array, b: Uint8Array): number {
   return a.length === b.length ? 0 : a.length > b.length ? 1 : -1
 }
 
-function equalBytes (a: Uint8Array, b: Uint8Array): boolean {
-  return a.byteLength === b.byteLength && a.every((byte, i) => byte === b[i])
-}

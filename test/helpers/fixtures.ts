@@ -9,6 +9,7 @@ import { didFromPublicKey } from '../../src/did/identifier.ts'
 import { ed25519ToMultikey, updateKeyCommitment } from '../../src/did/keys.ts'
 import { createFirstVersion, createNextVersion } from '../../src/did/version-node.ts'
 import type { DidDocument, DocumentSpec } from '../../src/did/document.ts'
+import type { NormalisedDocument } from '../../src/did/legacy.ts'
 import type { DecodedVersionNode } from '../../src/did/version-node.ts'
 import type { Ed25519PrivateKey } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
@@ -76,5 +77,17 @@ export function loaderOf (blocks: Array<{ cid: CID, bytes: Uint8Array }>): (cid:
     const bytes = byCid.get(cid.toString())
     if (bytes === undefined) throw new Error(`no block ${cid.toString()}`)
     return bytes
+  }
+}
+
+/** A normalisation result in the JSON shape of the legacy vectors' `expected`. */
+export function normalisedAsJson (result: NormalisedDocument): Record<string, unknown> {
+  return {
+    document: result.document,
+    deactivated: result.deactivated,
+    changes: result.changes,
+    ...(result.previous === undefined ? {} : { previous: result.previous.toString() }),
+    ...(result.created === undefined ? {} : { created: result.created }),
+    ...(result.updated === undefined ? {} : { updated: result.updated })
   }
 }

@@ -27,7 +27,7 @@ import { createRecord } from '../../src/ipns/record.ts'
 import { formatTime } from '../../src/did/time.ts'
 import {
   DAY_MS, ED25519_PUBLIC_KEY_PEM, HOUR_MS, RSA_PUBLIC_KEY_DER_HEX, RSA_PUBLIC_KEY_PEM, T0,
-  buildChain, commitmentsTo, documentWithAuthKey, multikeyOf, seededKey, testIdentity
+  buildChain, commitmentsTo, documentWithAuthKey, multikeyOf, normalisedAsJson, seededKey, testIdentity
 } from '../helpers/fixtures.ts'
 import type { DecodedVersionNode } from '../../src/did/version-node.ts'
 
@@ -182,14 +182,7 @@ async function legacy (): Promise<void> {
       encoding,
       input,
       valid: true,
-      expected: {
-        document: result.document,
-        deactivated: result.deactivated,
-        changes: result.changes,
-        ...(result.previous === undefined ? {} : { previous: result.previous.toString() }),
-        ...(result.created === undefined ? {} : { created: result.created }),
-        ...(result.updated === undefined ? {} : { updated: result.updated })
-      }
+      expected: normalisedAsJson(result)
     })
   }
   const invalid = (name: string, description: string, resolve: string, encoding: 'dag-cbor' | 'json', input: unknown, reason: string): void => {
