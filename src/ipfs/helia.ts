@@ -1,0 +1,256 @@
+/**
+ * The embedded IPFS node: Helia composed by hand (`createHelia()` would enable public bootstrap, delegated
+ * routers, gateways, mDNS, UPnP and AutoTLS). libp2p 3 with TCP, noise, yamux, identify, ping, the Amino Kad-DHT
+ * protocol, gossipsub for IPNS over pubsub, and bitswap. It dials nobody it is not told to.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { withBitswap } from '@helia/bitswap'
+import { withLibp2pLight } from '@helia/libp2p'
+import * as dagCbor from '@ipld/dag-cbor'
+import * as dagJson from '@ipld/dag-json'
+import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
+import { gossipsub } from '@libp2p/gossipsub'
+import { identify } from '@libp2p/identify'
+import { kadDHT, passthroughMapper, removePrivateAddressesMapper } from '@libp2p/kad-dht'
+import { ping } from '@libp2p/ping'
+import { tcp } from '@libp2p/tcp'
+import { multiaddr } from '@multiformats/multiaddr'
+import { MemoryBlockstore } from 'blockstore-core'
+import { FsBlockstore } from 'blockstore-fs'
+import { MemoryDatastore } from 'datastore-core'
+import { FsDatastore } from 'datastore-fs'
+import { createHeliaLight } from 'helia'
+import { ipnsSelector } from 'ipns/selector'
+import { ipnsValidator } from 'ipns/validator'
+import { routingKeyOf } from '../ipns/record.ts'
+import { BlockNotFoundError, MAX_BLOCK_BYTES, RecordNotFoundError, ipnsPubsubTopic } from './backend.ts'
+import type { IpfsBackend } from './backend.ts'
+import type { IpidName } from '../did/identifier.ts'
+import type { Logger } from '../log.ts'
+import type { AbortOptions, PeerId, PrivateKey } from '@libp2p/interface'
+import type { CID } from 'multiformats/cid'
+
+/** The Amino DHT's protocol: Kubo and public Helia nodes speak it, so ipidd interoperates once connected. */
+export const AMINO_DHT_PROTOCOL = '/ipfs/kad/1.0.0'
+export const PEER_KEY_FILE = 'libp2p.key'
+/** How long one bootstrap dial may take before it is retried later. */
+export const BOOTSTRAP_DIAL_TIMEOUT_MS = 10_000
+/** The bootstrap list of the public IPFS network, used only by the `public` network profile. */
+export const PUBLIC_BOOTSTRAP = [
+  '/dnsaddr/bootstrap.libp2p.io/p2p/QmNnooDu7bfjPFoTZYxMNLWUQJyrVwtbZg5gBMjTezGAJN',
+  '/dnsaddr/bootstrap.libp2p.io/p2p/QmQCU2EcMqAqQPR2i9bChDtGNJchTbq5TbXJJ16u19uLTa',
+  '/dnsaddr/bootstrap.libp2p.io/p2p/QmbLHAnMoJPWSCR5Zhtx6BHJX9KiKNN6tpvbUcqanj75Nb',
+  '/dnsaddr/bootstrap.libp2p.io/p2p/QmcZf59bWwK5XFi76CZX8cbJ4BhTzzA3gU1ZjYZcYW3dwt',
+  '/ip4/104.131.131.82/tcp/4001/p2p/QmaCpDMGvV2BGHeYERUEnGQAwEyrbzaCY6NB9W3pfnDiXr'
+]
+
+/**
+ * `local` (the default): the node dials only the configured bootstrap peers and keeps private addresses in its
+ * DHT (loopback and LAN deployments). `public`: the public bootstrap list is added and private addresses are
+ * filtered from the DHT, as on the public network.
+ */
+export type NetworkProfile = 'local' | 'public'
+
+export interface EmbeddedNodeOptions {
+  /** Blocks, datastore and the node's key live here; without it everything is in memory (tests). */
+  dataDir?: string
+  listen: string[]
+  announce?: string[]
+  bootstrap?: string[]
+  network?: NetworkProfile
+  /** The node's libp2p key; by default loaded from (or created in) `<dataDir>/libp2p.key`. */
+  privateKey?: PrivateKey
+  logger?: Logger
+}
+
+/** The embedded node, plus what the daemon needs of libp2p itself (PeerId, addresses, dialling). */
+export interface EmbeddedNode extends IpfsBackend {
+  readonly peerId: PeerId
+  multiaddrs: () => string[]
+  dial: (address: string, options?: AbortOptions) => Promise<void>
+  /** The libp2p node, for protocols of ipidd's own (DIDAuth). */
+  readonly libp2p: unknown
+}
+
+export async function createEmbeddedNode (options: EmbeddedNodeOptions): Promise<EmbeddedNode> {
+  const network = options.network ?? 'local'
+  const bootstrap = [...(options.bootstrap ?? []), ...(network === 'public' ? PUBLIC_BOOTSTRAP : [])]
+  const privateKey = options.privateKey ?? await loadOrCreatePeerKey(options.dataDir)
+  const blockstore = options.dataDir === undefined ? new MemoryBlockstore() : new FsBlockstore(join(options.dataDir, 'blocks'))
+  const datastore = options.dataDir === undefined ? new MemoryDatastore() : new FsDatastore(join(options.dataDir, 'datastore'))
+
+  const light = createHeliaLight({ blockstore, datastore, codecs: [dagCbor, dagJson] })
+  const withP2p = withLibp2pLight(light, {
+    privateKey,
+    datastore,
+    addresses: { listen: options.listen, ...(options.announce === undefined || options.announce.length === 0 ? {} : { announce: options.announce }) },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    // Nothing is discovered or dialled unless configured: no mDNS, no bootstrap list, no relays.
+    peerDiscovery: [],
+    services: {
+      identify: identify(),
+      ping: ping(),
+      dht: kadDHT({
+        protocol: AMINO_DHT_PROTOCOL,
+        clientMode: false,
+        peerInfoMapper: network === 'public' ? removePrivateAddressesMapper : passthroughMapper,
+        // This node never calls ipns(helia), so it must be told how to validate and select /ipns/ records.
+        validators: { ipns: ipnsValidator },
+        selectors: { ipns: ipnsSelector }
+      }),
+      pubsub: gossipsub({ emitSelf: false, allowPublishToZeroTopicPeers: true })
+    }
+  })
+  const helia = withBitswap(withP2p)
+  // libp2p exists only once Helia has started. The composed service map is not inferred through the mixins.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  const p2p = (): any => helia.libp2p
+  const listeners = new Map<string, Set<(record: Uint8Array) => void>>()
+  let bootstrapTimer: NodeJS.Timeout | undefined
+
+  const onMessage = (event: { detail: { topic: string, data: Uint8Array } }): void => {
+    for (const listener of listeners.get(event.detail.topic) ?? []) listener(event.detail.data)
+  }
+
+  const dial = async (address: string, dialOptions: AbortOptions = {}): Promise<void> => {
+    await p2p().dial(multiaddr(address), dialOptions)
+  }
+
+  const dialBootstrap = async (): Promise<void> => {
+    await Promise.all(bootstrap.map(async address => {
+      try {
+        await dial(address, { signal: AbortSignal.timeout(BOOTSTRAP_DIAL_TIMEOUT_MS) })
+      } catch (err) {
+        options.logger?.warn({ address, err: (err as Error).message }, 'bootstrap dial failed')
+      }
+    }))
+  }
+
+  return {
+    kind: 'helia',
+    get peerId () { return p2p().peerId as PeerId },
+    get libp2p () { return p2p() },
+    multiaddrs: () => (p2p().getMultiaddrs() as Array<{ toString: () => string }>).map(String),
+    dial,
+
+    async start () {
+      if (options.dataDir !== undefined) {
+        mkdirSync(join(options.dataDir, 'blocks'), { recursive: true, mode: 0o700 })
+        mkdirSync(join(options.dataDir, 'datastore'), { recursive: true, mode: 0o700 })
+      }
+      await helia.start()
+      p2p().services.pubsub.addEventListener('message', onMessage)
+      if (bootstrap.length > 0) {
+        void dialBootstrap()
+        // Keep trying: a bootstrap peer that was down at start may come up later.
+        bootstrapTimer = setInterval(() => {
+          if (p2p().getConnections().length === 0) void dialBootstrap()
+        }, BOOTSTRAP_DIAL_TIMEOUT_MS)
+        bootstrapTimer.unref()
+      }
+    },
+
+    async stop () {
+      clearInterval(bootstrapTimer)
+      p2p().services.pubsub.removeEventListener('message', onMessage)
+      await helia.stop()
+    },
+
+    async putBlock (cid, bytes, callOptions = {}) {
+      await helia.blockstore.put(cid, bytes, callOptions)
+    },
+
+    async getBlock (cid, callOptions = {}) {
+      try {
+        return await collect(helia.blockstore.get(cid, callOptions) as AsyncIterable<Uint8Array> | Uint8Array, MAX_BLOCK_BYTES)
+      } catch (err) {
+        if ((err as Error).name === 'BlockTooLargeError') throw err
+        throw new BlockNotFoundError(`block ${cid.toString()} could not be fetched: ${(err as Error).message}`, { cause: err })
+      }
+    },
+
+    async putRecord (name, record, callOptions = {}) {
+      const routingKey = routingKeyOf(name)
+      const results = await Promise.allSettled([
+        helia.routing.put(routingKey, record, callOptions),
+        p2p().services.pubsub.publish(ipnsPubsubTopic(routingKey), record)
+      ])
+      const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected')
+      // Alone on the network the DHT has nobody to store the record with; the record is kept locally and
+      // republished later, so that is not an error. Any failure while peers are connected is.
+      if (failures.length === results.length && p2p().getConnections().length > 0) {
+        throw new Error(`could not publish the record: ${String(failures[0]?.reason)}`, { cause: failures[0]?.reason })
+      }
+    },
+
+    async getRecord (name: IpidName, callOptions = {}) {
+      try {
+        return await helia.routing.get(routingKeyOf(name), callOptions)
+      } catch (err) {
+        throw new RecordNotFoundError(`no record for ${name.did}: ${(err as Error).message}`, { cause: err })
+      }
+    },
+
+    subscribe (name, onRecord) {
+      const topic = ipnsPubsubTopic(routingKeyOf(name))
+      let set = listeners.get(topic)
+      if (set === undefined) {
+        set = new Set()
+        listeners.set(topic, set)
+        p2p().services.pubsub.subscribe(topic)
+      }
+      set.add(onRecord)
+      return () => {
+        const current = listeners.get(topic)
+        current?.delete(onRecord)
+        if (current !== undefined && current.size === 0) {
+          listeners.delete(topic)
+          p2p().services.pubsub.unsubscribe(topic)
+        }
+      }
+    }
+  }
+}
+
+export class BlockTooLargeError extends Error {
+  constructor (message: string) {
+    super(message)
+    this.name = 'BlockTooLargeError'
+  }
+}
+
+/** Helia 7 yields blocks as chunks; gathers them, refusing more than `limit` bytes. */
+async function collect (source: AsyncIterable<Uint8Array> | Uint8Array, limit: number): Promise<Uint8Array> {
+  if (source instanceof Uint8Array) {
+    if (source.byteLength > limit) throw new BlockTooLargeError(`block larger than ${limit} bytes`)
+    return source
+  }
+  const chunks: Uint8Array[] = []
+  let size = 0
+  for await (const chunk of source) {
+    size += chunk.byteLength
+    if (size > limit) throw new BlockTooLargeError(`block larger than ${limit} bytes`)
+    chunks.push(chunk)
+  }
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)
+}
+
+/** The node's identity persists across restarts: its key lives in the data directory, readable by us only. */
+async function loadOrCreatePeerKey (dataDir: string | undefined): Promise<PrivateKey> {
+  if (dataDir === undefined) return generateKeyPair('Ed25519')
+  const path = join(dataDir, PEER_KEY_FILE)
+  try {
+    return privateKeyFromProtobuf(readFileSync(path))
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+  }
+  const key = await generateKeyPair('Ed25519')
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 })
+  writeFileSync(path, privateKeyToProtobuf(key), { mode: 0o600, flag: 'wx' })
+  return key
+}

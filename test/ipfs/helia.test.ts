@@ -1,0 +1,86 @@
+/**
+ * The embedded Helia node: the backend contract between two real nodes on 127.0.0.1, and what only the
+ * embedded node promises (persistent identity and blocks, no dialling by default, late joiners).
+ */
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import * as dagCbor from '@ipld/dag-cbor'
+import { CID } from 'multiformats/cid'
+import { sha256 } from 'multiformats/hashes/sha2'
+import { describe, expect, it } from 'vitest'
+import { didFromPublicKey, parseDid } from '../../src/did/identifier.ts'
+import { createEmbeddedNode } from '../../src/ipfs/helia.ts'
+import { createRecord } from '../../src/ipns/record.ts'
+import { seededKey } from '../helpers/fixtures.ts'
+import { backendContract } from './contract.ts'
+import type { EmbeddedNode } from '../../src/ipfs/helia.ts'
+
+const LOOPBACK = ['/ip4/127.0.0.1/tcp/0']
+
+async function startNode (options: { dataDir?: string, bootstrap?: string[] } = {}): Promise<EmbeddedNode> {
+  const node = await createEmbeddedNode({ listen: LOOPBACK, ...options })
+  await node.start()
+  return node
+}
+
+backendContract('embedded Helia node', async () => {
+  const publisher = await startNode()
+  const reader = await startNode({ bootstrap: publisher.multiaddrs() })
+  await reader.dial(publisher.multiaddrs()[0]!)
+  return { publisher, reader, teardown: async () => { await Promise.all([publisher.stop(), reader.stop()]) } }
+})
+
+describe('embedded Helia node', () => {
+  it('keeps its PeerId and its blocks across restarts', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'ipidd-helia-'))
+    const bytes = dagCbor.encode({ persisted: true })
+    const cid = CID.createV1(dagCbor.code, await sha256.digest(bytes))
+    const first = await startNode({ dataDir })
+    const peerId = first.peerId.toString()
+    await first.putBlock(cid, bytes)
+    await first.stop()
+    const second = await startNode({ dataDir })
+    try {
+      expect(second.peerId.toString()).toBe(peerId)
+      expect(Buffer.from(await second.getBlock(cid, { signal: AbortSignal.timeout(1000) })).equals(Buffer.from(bytes))).toBe(true)
+    } finally {
+      await second.stop()
+    }
+  })
+
+  it('dials nobody unless told to, and listens only where configured', async () => {
+    const node = await startNode()
+    try {
+      await new Promise(resolve => setTimeout(resolve, 500))
+      expect((node.libp2p as { getConnections: () => unknown[] }).getConnections()).toHaveLength(0)
+      expect(node.multiaddrs().every(a => a.startsWith('/ip4/127.0.0.1/tcp/'))).toBe(true)
+    } finally {
+      await node.stop()
+    }
+  })
+
+  it('a node that joins after the publisher stopped still finds the record and block through the others', async () => {
+    const a = await startNode()
+    const b = await startNode({ bootstrap: a.multiaddrs() })
+    await b.dial(a.multiaddrs()[0]!)
+    const key = await seededKey(160)
+    const name = parseDid(didFromPublicKey(key.publicKey))
+    const bytes = dagCbor.encode({ late: 'joiner' })
+    const cid = CID.createV1(dagCbor.code, await sha256.digest(bytes))
+    await a.putBlock(cid, bytes)
+    // B holds the block (it fetched it) and the record (the DHT stored it with B).
+    await b.getBlock(cid, { signal: AbortSignal.timeout(5000) })
+    const record = await createRecord({ privateKey: key, value: cid, sequence: 1n, validUntilMs: Date.now() + 3_600_000 })
+    await a.putRecord(name, record.bytes, { signal: AbortSignal.timeout(5000) })
+    await a.stop()
+    const d = await startNode({ bootstrap: b.multiaddrs() })
+    try {
+      await d.dial(b.multiaddrs()[0]!)
+      expect(Buffer.from(await d.getRecord(name, { signal: AbortSignal.timeout(5000) })).equals(Buffer.from(record.bytes))).toBe(true)
+      expect(Buffer.from(await d.getBlock(cid, { signal: AbortSignal.timeout(5000) })).equals(Buffer.from(bytes))).toBe(true)
+    } finally {
+      await Promise.all([b.stop(), d.stop()])
+    }
+  })
+})
