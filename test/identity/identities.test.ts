@@ -1,0 +1,93 @@
+/**
+ * Identity operations end to end on two real embedded nodes: A holds the identity, C resolves it.
+ */
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { walkChain } from '../../src/did/history.ts'
+import { parseDid } from '../../src/did/identifier.ts'
+import { Identities } from '../../src/identity/identities.ts'
+import { MIN_SCRYPT_LOG_N } from '../../src/identity/keystore.ts'
+import { Resolver } from '../../src/resolver/resolver.ts'
+import { eventually, startMesh, stopAll } from '../helpers/network.ts'
+import type { EmbeddedNode } from '../../src/ipfs/helia.ts'
+import { CID } from 'multiformats/cid'
+
+const PASS = 'a long enough passphrase'
+let a: EmbeddedNode
+let c: EmbeddedNode
+let identities: Identities
+let resolver: Resolver
+
+beforeAll(async () => {
+  [a, c] = await startMesh(2) as [EmbeddedNode, EmbeddedNode]
+  identities = new Identities({ dataDir: mkdtempSync(join(tmpdir(), 'ipidd-identities-')), backend: a, seal: { logN: MIN_SCRYPT_LOG_N } })
+  resolver = new Resolver({ backend: c, deadlineMs: 5000 })
+})
+afterAll(async () => {
+  resolver.stop()
+  await stopAll([a, c])
+})
+
+async function resolvedVersion (did: string, versionId: string) {
+  return eventually(async () => {
+    const result = await resolver.resolve(did, { noCache: true })
+    return result.didDocumentMetadata.versionId === versionId ? result : undefined
+  })
+}
+
+describe('identities', () => {
+  it('create → resolve elsewhere; rotate, add a service, remove a key; each change a verified version; deactivate', async () => {
+    const created = await identities.create({ name: 'alice', passphrase: PASS, services: [{ fragment: 'home', type: 'LinkedDomains', serviceEndpoint: 'https://alice.example' }] })
+    expect(created.did).toMatch(/^did:ipid:k51/)
+    const v1 = await resolvedVersion(created.did, created.versionId)
+    expect(v1.didDocument?.authentication).toEqual([`${created.did}#auth-1`])
+    expect(v1.didDocument?.service?.[0]?.serviceEndpoint).toBe('https://alice.example')
+
+    const rotated = await identities.change('alice', PASS, { kind: 'rotate-key', purpose: 'authentication' })
+    expect(rotated).toMatchObject({ version: 2, previousVersionId: created.versionId, added: ['auth-2'], removed: ['auth-1'] })
+    const v2 = await resolvedVersion(created.did, rotated.versionId)
+    expect(v2.didDocument?.authentication).toEqual([`${created.did}#auth-2`])
+    expect(v2.didDocument?.verificationMethod?.map(m => m.id)).toEqual([`${created.did}#auth-2`])
+
+    const withService = await identities.change('alice', PASS, { kind: 'add-service', service: { fragment: 'inbox', type: 'ActivityPubInbox', serviceEndpoint: 'https://social.example/alice/inbox' } })
+    const added = await identities.change('alice', PASS, { kind: 'add-key', purposes: ['assertionMethod'] })
+    const removed = await identities.change('alice', PASS, { kind: 'remove-key', fragment: 'auth-2' })
+    const v5 = await resolvedVersion(created.did, removed.versionId)
+    expect(v5.didDocument?.service?.map(s => s.id)).toEqual([`${created.did}#home`, `${created.did}#inbox`])
+    expect(v5.didDocument?.authentication).toBeUndefined()
+    expect(v5.didDocument?.assertionMethod).toEqual([`${created.did}#${added.added[0]!}`])
+    expect(withService.version).toBe(3)
+
+    // The whole history verifies from the root key, with pre-rotation kept at every step.
+    const decision = await walkChain(CID.parse(removed.versionId), async cid => a.getBlock(cid), parseDid(created.did))
+    expect(decision.kind === 'extends' && decision.nodes.map(n => n.node.version)).toEqual([5, 4, 3, 2, 1])
+    expect(decision.kind === 'extends' && decision.nodes.every(n => n.node.nextUpdateKeyHashes?.length === 1)).toBe(true)
+
+    const gone = await identities.change('alice', PASS, { kind: 'deactivate' })
+    const deactivated = await resolvedVersion(created.did, gone.versionId)
+    expect(deactivated.didDocumentMetadata.deactivated).toBe(true)
+    await expect(identities.change('alice', PASS, { kind: 'add-key' })).rejects.toMatchObject({ reason: 'deactivated' })
+  })
+
+  it('refuses a wrong passphrase and unknown names, and changes nothing', async () => {
+    const bob = await identities.create({ name: 'bob', passphrase: PASS })
+    await expect(identities.change('bob', 'not the passphrase', { kind: 'rotate-key' })).rejects.toMatchObject({ reason: 'wrong_passphrase' })
+    expect(identities.get('bob').head).toBe(bob.versionId)
+    await expect(identities.change('nobody', PASS, { kind: 'rotate-key' })).rejects.toMatchObject({ reason: 'unknown_identity' })
+    await expect(identities.create({ name: 'Bad Name', passphrase: PASS })).rejects.toMatchObject({ reason: 'bad_name' })
+    await expect(identities.create({ name: 'bob', passphrase: PASS })).rejects.toMatchObject({ reason: 'exists' })
+  })
+
+  it('exports an encrypted backup that imports elsewhere only with the passphrase, and keeps working there', async () => {
+    const carol = await identities.create({ name: 'carol', passphrase: PASS })
+    const backup = identities.exportBackup('carol')
+    expect(backup).not.toContain(PASS)
+    const elsewhere = new Identities({ dataDir: mkdtempSync(join(tmpdir(), 'ipidd-identities-')), backend: a, seal: { logN: MIN_SCRYPT_LOG_N } })
+    await expect(elsewhere.importBackup(backup, 'wrong passphrase!')).rejects.toMatchObject({ reason: 'wrong_passphrase' })
+    expect(await elsewhere.importBackup(backup, PASS)).toMatchObject({ did: carol.did, versionId: carol.versionId })
+    const changed = await elsewhere.change('carol', PASS, { kind: 'rotate-key' })
+    expect((await resolvedVersion(carol.did, changed.versionId)).didDocumentMetadata.versionId).toBe(changed.versionId)
+  })
+})
