@@ -88,3 +88,17 @@ export class InvalidRecordError extends IpidError {
     this.name = 'InvalidRecordError'
   }
 }
+
+/**
+ * A failed operation on local state (keystore, identities): a stable `reason`, no DID-resolution code, and a
+ * message that names the problem without key material.
+ */
+export class OperationError extends Error {
+  readonly reason: string
+
+  constructor (reason: string, message: string, options?: ErrorOptions) {
+    super(message, options)
+    this.name = 'OperationError'
+    this.reason = reason
+  }
+}

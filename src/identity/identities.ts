@@ -24,6 +24,7 @@ import { createFirstVersion, createNextVersion, decodeVersionNode } from '../did
 import { systemClock } from '../did/time.ts'
 import { DEFAULT_RECORD_TTL_MS, DEFAULT_RECORD_VALIDITY_MS, createRecord, validateRecord } from '../ipns/record.ts'
 import { KeystoreError, openKey, readKeyFile, sealKey, writeFileAtomic } from './keystore.ts'
+import { OperationError } from '../errors.ts'
 import type { KeySpec, ServiceEndpoint, ServiceSpec, VerificationRelationship } from '../did/document.ts'
 import type { Clock } from '../did/time.ts'
 import type { DecodedVersionNode } from '../did/version-node.ts'
@@ -42,13 +43,8 @@ export const REPUBLISH_WHEN_REMAINING = 0.5
 export const SEQUENCE_PROBE_MS = 3_000
 const DEFAULT_AUTH_PURPOSES: VerificationRelationship[] = ['authentication', 'assertionMethod']
 
-export class IdentityError extends Error {
-  readonly reason: string
-  constructor (reason: string, message: string, options?: ErrorOptions) {
-    super(message, options)
-    this.name = 'IdentityError'
-    this.reason = reason
-  }
+export class IdentityError extends OperationError {
+  override readonly name = 'IdentityError'
 }
 
 const purposes = z.array(z.enum(['authentication', 'assertionMethod', 'keyAgreement', 'capabilityInvocation', 'capabilityDelegation']))

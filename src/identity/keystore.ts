@@ -11,6 +11,7 @@ import { dirname } from 'node:path'
 import { privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { z } from 'zod'
 import { ed25519ToMultikey } from '../did/keys.ts'
+import { OperationError } from '../errors.ts'
 import type { Ed25519PrivateKey } from '@libp2p/interface'
 
 export const KEY_FILE_FORMAT = 'ipidd-key/1'
@@ -31,13 +32,8 @@ const TAG_BYTES = 16
 
 export type KeyRole = 'root' | 'update' | 'auth'
 
-export class KeystoreError extends Error {
-  readonly reason: string
-  constructor (reason: string, message: string, options?: ErrorOptions) {
-    super(message, options)
-    this.name = 'KeystoreError'
-    this.reason = reason
-  }
+export class KeystoreError extends OperationError {
+  override readonly name = 'KeystoreError'
 }
 
 const keyFileSchema = z.strictObject({
