@@ -7,8 +7,9 @@ import { cpus, totalmem } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { coreBenchmarks } from './core.ts'
+import { networkBenchmarks } from './network.ts'
 
-const sections = [await coreBenchmarks()]
+const sections = [await coreBenchmarks(), await networkBenchmarks()]
 const cpu = cpus()[0]?.model ?? 'unknown CPU'
 const header = [
   '# Benchmark results',
