@@ -9,6 +9,8 @@ import { z } from 'zod'
 
 export const DEFAULT_HTTP_HOST = '127.0.0.1'
 export const DEFAULT_HTTP_PORT = 8080
+/** libp2p TCP, on every interface: inbound only; the node dials nobody it is not told to. */
+export const DEFAULT_LISTEN = ['/ip4/0.0.0.0/tcp/4001']
 export const CONFIG_FILE_NAME = 'config.json'
 /** A config file is a few hundred bytes; anything much larger is a mistake, not a configuration. */
 export const MAX_CONFIG_FILE_BYTES = 1024 * 1024
@@ -22,7 +24,17 @@ export const configSchema = z.strictObject({
     host: z.string().min(1),
     port: z.number().int().min(0).max(65535)
   }),
-  logLevel: z.enum(logLevels)
+  logLevel: z.enum(logLevels),
+  ipfs: z.strictObject({
+    /** `embedded` (Helia in this process) or `kubo` (a Kubo node over its RPC API). */
+    backend: z.enum(['embedded', 'kubo']),
+    kuboUrl: z.string().url().optional(),
+    listen: z.array(z.string().startsWith('/')).max(16),
+    announce: z.array(z.string().startsWith('/')).max(16),
+    bootstrap: z.array(z.string().startsWith('/')).max(64),
+    /** `local`: dial only the bootstrap list given; `public`: join the public IPFS network. */
+    network: z.enum(['local', 'public'])
+  }).refine(ipfs => ipfs.backend !== 'kubo' || ipfs.kuboUrl !== undefined, { message: 'the kubo backend needs ipfs.kuboUrl (IPIDD_KUBO_URL, --kubo-url)' })
 })
 export type Config = z.infer<typeof configSchema>
 
@@ -31,6 +43,7 @@ export type ConfigInput = {
   dataDir?: string
   http?: { host?: string, port?: number }
   logLevel?: string
+  ipfs?: { backend?: string, kuboUrl?: string, listen?: string[], announce?: string[], bootstrap?: string[], network?: string }
 }
 
 export class ConfigError extends Error {
@@ -44,7 +57,8 @@ export function defaultConfig (env: NodeJS.ProcessEnv = process.env): Config {
   return {
     dataDir: join(env.HOME ?? homedir(), '.ipidd'),
     http: { host: DEFAULT_HTTP_HOST, port: DEFAULT_HTTP_PORT },
-    logLevel: 'info'
+    logLevel: 'info',
+    ipfs: { backend: 'embedded', listen: [...DEFAULT_LISTEN], announce: [], bootstrap: [], network: 'local' }
   }
 }
 
@@ -55,7 +69,23 @@ export function configFromEnv (env: NodeJS.ProcessEnv): ConfigInput {
   if (env.IPIDD_HTTP_HOST !== undefined && env.IPIDD_HTTP_HOST !== '') input.http = { ...input.http, host: env.IPIDD_HTTP_HOST }
   if (env.IPIDD_HTTP_PORT !== undefined && env.IPIDD_HTTP_PORT !== '') input.http = { ...input.http, port: parsePort(env.IPIDD_HTTP_PORT, 'IPIDD_HTTP_PORT') }
   if (env.IPIDD_LOG_LEVEL !== undefined && env.IPIDD_LOG_LEVEL !== '') input.logLevel = env.IPIDD_LOG_LEVEL
+  const ipfs: NonNullable<ConfigInput['ipfs']> = {}
+  if (nonEmpty(env.IPIDD_KUBO_URL)) { ipfs.backend = 'kubo'; ipfs.kuboUrl = env.IPIDD_KUBO_URL }
+  if (nonEmpty(env.IPIDD_LISTEN)) ipfs.listen = list(env.IPIDD_LISTEN)
+  if (nonEmpty(env.IPIDD_ANNOUNCE)) ipfs.announce = list(env.IPIDD_ANNOUNCE)
+  if (nonEmpty(env.IPIDD_BOOTSTRAP)) ipfs.bootstrap = list(env.IPIDD_BOOTSTRAP)
+  if (nonEmpty(env.IPIDD_NETWORK)) ipfs.network = env.IPIDD_NETWORK
+  if (Object.keys(ipfs).length > 0) input.ipfs = ipfs
   return input
+}
+
+function nonEmpty (value: string | undefined): value is string {
+  return value !== undefined && value !== ''
+}
+
+/** Comma- or whitespace-separated list. */
+export function list (value: string): string[] {
+  return value.split(/[\s,]+/).filter(v => v !== '')
 }
 
 export function parsePort (text: string, where: string): number {
@@ -70,7 +100,8 @@ export function mergeConfig (base: Config, ...layers: ConfigInput[]): Config {
     merged = {
       ...merged,
       ...layer,
-      http: { ...(merged.http as object), ...(layer.http ?? {}) }
+      http: { ...(merged.http as object), ...(layer.http ?? {}) },
+      ipfs: { ...(merged.ipfs as object), ...(layer.ipfs ?? {}) }
     }
   }
   const parsed = configSchema.safeParse(merged)

@@ -6,7 +6,13 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createApp } from './http/app.ts'
 import { systemClock } from './did/time.ts'
+import { Identities } from './identity/identities.ts'
+import { createEmbeddedNode } from './ipfs/helia.ts'
+import { createKuboBackend } from './ipfs/kubo.ts'
+import { Resolver } from './resolver/resolver.ts'
 import { VERSION } from './version.ts'
+import type { IpfsBackend } from './ipfs/backend.ts'
+import type { EmbeddedNode } from './ipfs/helia.ts'
 import type { Config } from './config.ts'
 import type { Clock } from './did/time.ts'
 import type { Logger } from './log.ts'
@@ -15,6 +21,8 @@ import type { AddressInfo } from 'node:net'
 
 /** How long in-flight HTTP requests may take to finish once a stop begins. */
 export const SHUTDOWN_DEADLINE_MS = 10_000
+/** How often the daemon checks whether its own records need re-signing; jittered by up to a tenth. */
+export const REPUBLISH_CHECK_INTERVAL_MS = 10 * 60 * 1000
 export const LOCK_FILE_NAME = 'daemon.lock'
 
 export class DaemonStartError extends Error {
@@ -27,12 +35,19 @@ export class DaemonStartError extends Error {
 export interface Daemon {
   readonly config: Config
   readonly httpUrl: string
+  readonly backend: IpfsBackend
+  /** The embedded node, when the daemon runs one (not with the Kubo backend). */
+  readonly node?: EmbeddedNode
+  readonly resolver: Resolver
+  readonly identities: Identities
   stop: () => Promise<void>
 }
 
 export interface DaemonOptions {
   logger: Logger
   clock?: Clock
+  /** Unlocks the root keys of held identities at start, so their records are republished unattended. */
+  passphrase?: string
 }
 
 export async function startDaemon (config: Config, options: DaemonOptions): Promise<Daemon> {
@@ -40,30 +55,74 @@ export async function startDaemon (config: Config, options: DaemonOptions): Prom
   const clock = options.clock ?? systemClock
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 })
   const releaseLock = acquireLock(config.dataDir)
-  let server: Server | undefined
+  const started: Array<() => Promise<void> | void> = [releaseLock]
+  const unwind = async (): Promise<void> => {
+    for (const stopPart of started.reverse()) await stopPart()
+  }
   try {
+    const node = config.ipfs.backend === 'embedded'
+      ? await createEmbeddedNode({
+        dataDir: join(config.dataDir, 'ipfs'),
+        listen: config.ipfs.listen,
+        announce: config.ipfs.announce,
+        bootstrap: config.ipfs.bootstrap,
+        network: config.ipfs.network,
+        logger
+      })
+      : undefined
+    const backend: IpfsBackend = node ?? createKuboBackend({ url: config.ipfs.kuboUrl ?? '', logger })
+    await backend.start()
+    started.push(async () => backend.stop())
+
+    const resolver = new Resolver({ backend, clock, logger })
+    started.push(() => { resolver.stop() })
+    const identities = new Identities({ dataDir: config.dataDir, backend, clock, logger })
+    if (options.passphrase !== undefined) {
+      for (const { name } of identities.list()) {
+        await identities.unlockRoot(name, options.passphrase).catch((err: Error) => {
+          logger.warn({ name, err: err.message }, 'could not unlock the identity for republishing')
+        })
+      }
+    }
+    const republish = (): void => {
+      identities.republish()
+        .then(count => { if (count > 0) logger.info({ count }, 'records re-signed and republished') })
+        .catch((err: Error) => { logger.warn({ err: err.message }, 'republishing failed') })
+    }
+    const timer = setInterval(republish, REPUBLISH_CHECK_INTERVAL_MS + Math.floor(Math.random() * REPUBLISH_CHECK_INTERVAL_MS / 10))
+    timer.unref()
+    started.push(() => { clearInterval(timer) })
+    republish()
+
     const app = createApp({ startedAtMs: clock(), now: clock })
-    server = await listen(app, config.http.host, config.http.port)
+    const server = await listen(app, config.http.host, config.http.port)
+    started.push(async () => closeServer(server, SHUTDOWN_DEADLINE_MS))
+    const address = server.address() as AddressInfo
+    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
+    const httpUrl = `http://${host}:${address.port}`
+    logger.info({
+      version: VERSION,
+      dataDir: config.dataDir,
+      httpUrl,
+      backend: backend.kind,
+      ...(node === undefined ? {} : { peerId: node.peerId.toString(), listen: node.multiaddrs() }),
+      identities: identities.list().map(i => i.did)
+    }, 'ipidd started')
+
+    let stopping: Promise<void> | undefined
+    const stop = async (): Promise<void> => {
+      stopping ??= (async () => {
+        logger.info('ipidd stopping')
+        await unwind()
+        logger.info('ipidd stopped')
+      })()
+      return stopping
+    }
+    return { config, httpUrl, backend, ...(node === undefined ? {} : { node }), resolver, identities, stop }
   } catch (err) {
-    releaseLock()
+    await unwind()
     throw err
   }
-  const address = server.address() as AddressInfo
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
-  const httpUrl = `http://${host}:${address.port}`
-  logger.info({ version: VERSION, dataDir: config.dataDir, httpUrl }, 'ipidd started')
-
-  let stopping: Promise<void> | undefined
-  const stop = async (): Promise<void> => {
-    stopping ??= (async () => {
-      logger.info('ipidd stopping')
-      await closeServer(server, SHUTDOWN_DEADLINE_MS)
-      releaseLock()
-      logger.info('ipidd stopped')
-    })()
-    return stopping
-  }
-  return { config, httpUrl, stop }
 }
 
 async function listen (app: ReturnType<typeof createApp>, host: string, port: number): Promise<Server> {

@@ -7,7 +7,12 @@ import { join } from 'node:path'
 describe('configuration', () => {
   it('defaults: data in ~/.ipidd, HTTP on 127.0.0.1:8080', () => {
     const config = loadConfig({ env: { HOME: '/home/alice' } })
-    expect(config).toEqual({ dataDir: '/home/alice/.ipidd', http: { host: '127.0.0.1', port: 8080 }, logLevel: 'info' })
+    expect(config).toEqual({
+      dataDir: '/home/alice/.ipidd',
+      http: { host: '127.0.0.1', port: 8080 },
+      logLevel: 'info',
+      ipfs: { backend: 'embedded', listen: ['/ip4/0.0.0.0/tcp/4001'], announce: [], bootstrap: [], network: 'local' }
+    })
   })
 
   it('layers defaults < file < environment < flags', () => {
@@ -15,8 +20,18 @@ describe('configuration', () => {
     const file = join(dir, 'config.json')
     writeFileSync(file, JSON.stringify({ http: { host: '0.0.0.0', port: 9000 }, logLevel: 'debug' }))
     const env = { HOME: '/home/alice', IPIDD_HTTP_PORT: '9001', IPIDD_DATA: join(dir, 'data') }
-    expect(loadConfig({ env, configFile: file })).toEqual({ dataDir: join(dir, 'data'), http: { host: '0.0.0.0', port: 9001 }, logLevel: 'debug' })
+    expect(loadConfig({ env, configFile: file })).toMatchObject({ dataDir: join(dir, 'data'), http: { host: '0.0.0.0', port: 9001 }, logLevel: 'debug' })
     expect(loadConfig({ env, configFile: file, flags: { http: { port: 9002 }, logLevel: 'warn' } }).http).toEqual({ host: '0.0.0.0', port: 9002 })
+  })
+
+  it('IPFS settings: lists from the environment, Kubo chosen by its URL, and a Kubo backend needs one', () => {
+    const env = { HOME: '/x', IPIDD_BOOTSTRAP: '/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWMHdrzcwpjbdrZs5GGqERAvcgqX3b5dpuPtPa9ot69yew, /ip4/127.0.0.1/tcp/4002/p2p/12D3KooWMHdrzcwpjbdrZs5GGqERAvcgqX3b5dpuPtPa9ot69yew', IPIDD_LISTEN: '/ip4/127.0.0.1/tcp/0' }
+    const config = loadConfig({ env })
+    expect(config.ipfs.bootstrap).toHaveLength(2)
+    expect(config.ipfs.listen).toEqual(['/ip4/127.0.0.1/tcp/0'])
+    expect(loadConfig({ env: { HOME: '/x', IPIDD_KUBO_URL: 'http://127.0.0.1:5001' } }).ipfs).toMatchObject({ backend: 'kubo', kuboUrl: 'http://127.0.0.1:5001' })
+    expect(() => loadConfig({ env: { HOME: '/x' }, flags: { ipfs: { backend: 'kubo' } } })).toThrow(/kuboUrl/)
+    expect(() => loadConfig({ env: { HOME: '/x' }, flags: { ipfs: { network: 'galaxy' } } })).toThrow(/ipfs\.network/)
   })
 
   it('reads <dataDir>/config.json when present and no file is named', () => {

@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs'
 import { Command, InvalidArgumentError } from 'commander'
-import { ConfigError, loadConfig, parsePort } from '../config.ts'
+import { ConfigError, list, loadConfig, parsePort } from '../config.ts'
 import { DaemonStartError, startDaemon } from '../daemon.ts'
 import { createLogger } from '../log.ts'
 import { VERSION } from '../version.ts'
@@ -22,7 +22,14 @@ interface DaemonFlags {
   httpHost?: string
   httpPort?: number
   logLevel?: string
+  listen?: string[]
+  announce?: string[]
+  bootstrap?: string[]
+  network?: string
+  kuboUrl?: string
 }
+
+const collect = (value: string, previous: string[] = []): string[] => [...previous, ...list(value)]
 
 const program = new Command()
   .name('ipid')
@@ -40,7 +47,21 @@ program.command('daemon')
     try { return parsePort(v, '--http-port') } catch (err) { throw new InvalidArgumentError((err as Error).message) }
   })
   .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default info)')
-  .addHelpText('after', '\nExamples:\n  $ ipid daemon\n  $ ipid daemon --data-dir ./node-a --http-port 8081\n  $ IPIDD_LOG_LEVEL=debug ipid daemon')
+  .option('--listen <multiaddr>', 'libp2p listen address, repeatable (default /ip4/0.0.0.0/tcp/4001)', collect)
+  .option('--announce <multiaddr>', 'address to announce instead of the listen addresses, repeatable', collect)
+  .option('--bootstrap <multiaddr>', 'peer to connect to at start (with /p2p/<id>), repeatable', collect)
+  .option('--network <profile>', 'local (default: dial only --bootstrap peers) or public (join the public IPFS network)')
+  .option('--kubo-url <url>', 'use a Kubo node over its RPC API instead of the embedded node')
+  .addHelpText('after', [
+    '',
+    'The passphrase in IPIDD_PASSPHRASE, if set, unlocks held identities so their records are republished.',
+    '',
+    'Examples:',
+    '  $ ipid daemon',
+    '  $ ipid daemon --data-dir ./node-a --http-port 8081 --listen /ip4/127.0.0.1/tcp/4002',
+    '  $ ipid daemon --bootstrap /ip4/192.0.2.7/tcp/4001/p2p/12D3KooW…',
+    '  $ ipid daemon --kubo-url http://127.0.0.1:5001'
+  ].join('\n'))
   .action(async (flags: DaemonFlags) => { await runDaemon(flags) })
 
 async function runDaemon (flags: DaemonFlags): Promise<void> {
@@ -50,15 +71,29 @@ async function runDaemon (flags: DaemonFlags): Promise<void> {
     http: {
       ...(flags.httpHost === undefined ? {} : { host: flags.httpHost }),
       ...(flags.httpPort === undefined ? {} : { port: flags.httpPort })
+    },
+    ipfs: {
+      ...(flags.listen === undefined ? {} : { listen: flags.listen }),
+      ...(flags.announce === undefined ? {} : { announce: flags.announce }),
+      ...(flags.bootstrap === undefined ? {} : { bootstrap: flags.bootstrap }),
+      ...(flags.network === undefined ? {} : { network: flags.network }),
+      ...(flags.kuboUrl === undefined ? {} : { backend: 'kubo', kuboUrl: flags.kuboUrl })
     }
   }
   const config = loadConfig({ flags: input, ...(flags.config === undefined ? {} : { configFile: flags.config }), fileExists: existsSync })
   const logger = createLogger(config.logLevel)
-  const daemon = await startDaemon(config, { logger })
+  const passphrase = process.env.IPIDD_PASSPHRASE
+  const daemon = await startDaemon(config, { logger, ...(passphrase === undefined || passphrase === '' ? {} : { passphrase }) })
+  const held = daemon.identities.list()
   process.stdout.write([
     `ipidd ${VERSION}: did:ipid daemon`,
     `  data directory  ${config.dataDir}`,
     `  HTTP            ${daemon.httpUrl}  (GET /healthz)`,
+    daemon.node === undefined
+      ? `  IPFS            Kubo at ${config.ipfs.kuboUrl ?? ''}`
+      : `  PeerId          ${daemon.node.peerId.toString()}\n  libp2p          ${daemon.node.multiaddrs().join('\n                  ')}`,
+    `  network         ${config.ipfs.network}${config.ipfs.bootstrap.length === 0 && config.ipfs.network === 'local' ? ' (dials nobody until given --bootstrap peers)' : ''}`,
+    ...(held.length === 0 ? ['  identities      none yet'] : held.map((i, n) => `${n === 0 ? '  identities      ' : '                  '}${i.did}  (${i.name}${i.deactivated ? ', deactivated' : ''})`)),
     '  ready; press Ctrl-C to stop',
     ''
   ].join('\n'))

@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest'
 const main = join(dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.ts')
 
 function startDaemon (args: string[]) {
-  const child = spawn(process.execPath, [main, 'daemon', '--http-port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [main, 'daemon', '--http-port', '0', '--listen', '/ip4/127.0.0.1/tcp/0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
   let stdout = ''
   let stderr = ''
   child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
@@ -36,6 +36,9 @@ describe('ipid daemon', () => {
     const url = await daemon.ready
     expect(daemon.output().stdout).toMatch(/^ipidd \d+\.\d+\.\d+: did:ipid daemon/)
     expect(daemon.output().stdout).toContain(dataDir)
+    expect(daemon.output().stdout).toMatch(/PeerId\s+12D3KooW\w+/)
+    expect(daemon.output().stdout).toMatch(/libp2p\s+\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\/12D3KooW/)
+    expect(daemon.output().stdout).toContain('dials nobody until given --bootstrap peers')
     const health = await fetch(`${url}/healthz`)
     expect(health.status).toBe(200)
     expect(await health.json()).toMatchObject({ status: 'ok', service: 'ipidd' })
