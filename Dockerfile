@@ -21,8 +21,8 @@ COPY spec ./spec
 RUN mkdir -p /data && chown node:node /data
 USER node
 VOLUME ["/data"]
-# HTTP API (resolver, health). The libp2p port (4001/tcp) is published here once the embedded node lands.
-EXPOSE 8080
+# HTTP API (resolver, health) and libp2p (embedded IPFS node: DHT, pubsub, bitswap).
+EXPOSE 8080 4001/tcp
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.IPIDD_HTTP_PORT || 8080) + '/healthz').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 ENTRYPOINT ["node", "dist/cli/main.js"]
