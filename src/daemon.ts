@@ -76,7 +76,7 @@ export async function startDaemon (config: Config, options: DaemonOptions): Prom
 
     const resolver = new Resolver({ backend, clock, logger })
     started.push(() => { resolver.stop() })
-    const identities = new Identities({ dataDir: config.dataDir, backend, clock, logger })
+    const identities = new Identities({ dataDir: config.dataDir, backend, clock, logger, ...(node === undefined ? {} : { peerId: node.peerId.toString() }) })
     if (options.passphrase !== undefined) {
       for (const { name } of identities.list()) {
         await identities.unlockRoot(name, options.passphrase).catch((err: Error) => {

@@ -83,7 +83,13 @@ export interface IdentitiesInit {
   seal?: SealOptions
   validityMs?: number
   ttlMs?: number
+  /** The daemon's libp2p PeerId: new identities list it as a service, so peers can find and authenticate it. */
+  peerId?: string
 }
+
+/** The fragment and type of the service entry naming the daemon's libp2p node. */
+export const PEER_SERVICE_FRAGMENT = 'libp2p'
+export const PEER_SERVICE_TYPE = 'LibP2PNode'
 
 export interface CreateOptions {
   name: string
@@ -116,6 +122,7 @@ export class Identities {
   private readonly seal: SealOptions
   private readonly validityMs: number
   private readonly ttlMs: number
+  private readonly peerId?: string
   /** Root keys unlocked during this run, for republishing without asking again. Never written anywhere. */
   private readonly unlockedRoots = new Map<string, Ed25519PrivateKey>()
   private readonly locks = new Map<string, Promise<unknown>>()
@@ -128,6 +135,7 @@ export class Identities {
     this.seal = init.seal ?? {}
     this.validityMs = init.validityMs ?? DEFAULT_RECORD_VALIDITY_MS
     this.ttlMs = init.ttlMs ?? DEFAULT_RECORD_TTL_MS
+    if (init.peerId !== undefined) this.peerId = init.peerId
   }
 
   list (): IdentitySummary[] {
@@ -149,7 +157,10 @@ export class Identities {
       const auth = await generateKeyPair('Ed25519')
       const next = options.prerotation === false ? undefined : await generateKeyPair('Ed25519')
       const did = didFromPublicKey(root.publicKey)
-      const services = options.services ?? []
+      const services = [...(options.services ?? [])]
+      if (this.peerId !== undefined && !services.some(s => s.fragment === PEER_SERVICE_FRAGMENT)) {
+        services.push({ fragment: PEER_SERVICE_FRAGMENT, type: PEER_SERVICE_TYPE, serviceEndpoint: { peerId: this.peerId } })
+      }
       const authKeys = [{ fragment: 'auth-1', file: 'auth-1.key', publicKey: ed25519ToMultikey(auth.publicKey), purposes: DEFAULT_AUTH_PURPOSES }]
       await this.writeKey(name, 'root.key', root, 'root', passphrase)
       await this.writeKey(name, 'update-1.key', update, 'update', passphrase)
