@@ -94,7 +94,7 @@ export async function startDaemon (config: Config, options: DaemonOptions): Prom
     started.push(() => { clearInterval(timer) })
     republish()
 
-    const app = createApp({ startedAtMs: clock(), now: clock })
+    const app = createApp({ startedAtMs: clock(), now: clock, resolver })
     const server = await listen(app, config.http.host, config.http.port)
     started.push(async () => closeServer(server, SHUTDOWN_DEADLINE_MS))
     const address = server.address() as AddressInfo

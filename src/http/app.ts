@@ -1,13 +1,32 @@
 /**
- * The HTTP application. For now: liveness. The resolver, routing and admin APIs mount here as they land.
+ * The HTTP application: liveness and DID resolution. Routes read their dependencies from the context object
+ * built once by the daemon, so tests build an app with another context and nothing is global.
  */
 import express from 'express'
 import { VERSION } from '../version.ts'
+import type { DidResolutionResult, ResolveOptions } from '../resolver/resolver.ts'
 import type { Express } from 'express'
+
+export const DID_RESOLUTION_MEDIA_TYPE = 'application/did-resolution'
 
 export interface AppContext {
   startedAtMs: number
   now: () => number
+  resolver?: { resolve: (did: string, options?: ResolveOptions) => Promise<DidResolutionResult> }
+}
+
+/** HTTP status of a resolution error code (W3C DID Resolution, HTTPS binding). */
+export function statusOf (result: DidResolutionResult): number {
+  switch (result.didResolutionMetadata.error) {
+    case undefined: return result.didDocumentMetadata.deactivated === true ? 410 : 200
+    case 'invalidDid':
+    case 'invalidDidUrl':
+    case 'invalidOptions': return 400
+    case 'notFound': return 404
+    case 'representationNotSupported': return 406
+    case 'methodNotSupported': return 501
+    default: return 500
+  }
 }
 
 export function createApp (ctx: AppContext): Express {
@@ -16,6 +35,21 @@ export function createApp (ctx: AppContext): Express {
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok', service: 'ipidd', version: VERSION, uptimeSeconds: Math.floor((ctx.now() - ctx.startedAtMs) / 1000) })
   })
+  const { resolver } = ctx
+  if (resolver !== undefined) {
+    app.get('/1.0/identifiers/:did', (req, res, next) => {
+      const query = req.query as Record<string, unknown>
+      const text = (key: string): string | undefined => typeof query[key] === 'string' ? query[key] : undefined
+      const options: ResolveOptions = {
+        ...(text('versionId') === undefined ? {} : { versionId: text('versionId')! }),
+        ...(text('versionTime') === undefined ? {} : { versionTime: text('versionTime')! }),
+        ...(text('noCache') === 'true' ? { noCache: true } : {})
+      }
+      resolver.resolve(req.params.did, options).then(result => {
+        res.status(statusOf(result)).type(DID_RESOLUTION_MEDIA_TYPE).send(JSON.stringify(result))
+      }, next)
+    })
+  }
   app.use((_req, res) => {
     res.status(404).type('application/problem+json').json({ type: 'about:blank', title: 'Not Found', status: 404 })
   })

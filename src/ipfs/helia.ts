@@ -23,7 +23,10 @@ import { FsBlockstore } from 'blockstore-fs'
 import { MemoryDatastore } from 'datastore-core'
 import { FsDatastore } from 'datastore-fs'
 import { createHeliaLight } from 'helia'
+import { unmarshalIPNSRecord } from 'ipns'
 import { ipnsSelector } from 'ipns/selector'
+import { Key } from 'interface-datastore'
+import { base32 } from 'multiformats/bases/base32'
 import { ipnsValidator } from 'ipns/validator'
 import { routingKeyOf } from '../ipns/record.ts'
 import { BlockNotFoundError, MAX_BLOCK_BYTES, RecordNotFoundError, ipnsPubsubTopic } from './backend.ts'
@@ -113,6 +116,22 @@ export async function createEmbeddedNode (options: EmbeddedNodeOptions): Promise
   const listeners = new Map<string, Set<(record: Uint8Array) => void>>()
   let bootstrapTimer: NodeJS.Timeout | undefined
 
+  // The IPNS spec's "local record": the best record this node published or fetched, per name, under
+  // /ipns/<base32 routing key>. Records here are unvalidated; callers validate what they get.
+  const localKey = (routingKey: Uint8Array): Key => new Key(`/ipns/${base32.baseEncode(routingKey)}`)
+  const localRecord = async (routingKey: Uint8Array): Promise<Uint8Array | undefined> => {
+    try {
+      return await datastore.get(localKey(routingKey))
+    } catch {
+      return undefined
+    }
+  }
+  const keepLocally = async (routingKey: Uint8Array, record: Uint8Array): Promise<void> => {
+    const current = await localRecord(routingKey)
+    if (current !== undefined && sequenceOf(current) > sequenceOf(record)) return
+    await datastore.put(localKey(routingKey), record)
+  }
+
   const onMessage = (event: { detail: { topic: string, data: Uint8Array } }): void => {
     for (const listener of listeners.get(event.detail.topic) ?? []) listener(event.detail.data)
   }
@@ -176,22 +195,33 @@ export async function createEmbeddedNode (options: EmbeddedNodeOptions): Promise
 
     async putRecord (name, record, callOptions = {}) {
       const routingKey = routingKeyOf(name)
+      await keepLocally(routingKey, record)
+      // Alone, the DHT has nobody to store the record with and its query would wait out the deadline; the
+      // record is kept locally and goes out with the next republish.
+      if (p2p().getConnections().length === 0) return
       const results = await Promise.allSettled([
         helia.routing.put(routingKey, record, callOptions),
         p2p().services.pubsub.publish(ipnsPubsubTopic(routingKey), record)
       ])
       const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected')
-      // Alone on the network the DHT has nobody to store the record with; the record is kept locally and
-      // republished later, so that is not an error. Any failure while peers are connected is.
-      if (failures.length === results.length && p2p().getConnections().length > 0) {
+      if (failures.length === results.length) {
         throw new Error(`could not publish the record: ${String(failures[0]?.reason)}`, { cause: failures[0]?.reason })
       }
     },
 
     async getRecord (name: IpidName, callOptions = {}) {
+      const routingKey = routingKeyOf(name)
+      const local = await localRecord(routingKey)
+      if (p2p().getConnections().length === 0) {
+        if (local !== undefined) return local
+        throw new RecordNotFoundError(`no record for ${name.did}: no peers, and none kept locally`)
+      }
       try {
-        return await helia.routing.get(routingKeyOf(name), callOptions)
+        const found = await helia.routing.get(routingKey, callOptions)
+        await keepLocally(routingKey, found)
+        return (await localRecord(routingKey)) ?? found
       } catch (err) {
+        if (local !== undefined) return local
         throw new RecordNotFoundError(`no record for ${name.did}: ${(err as Error).message}`, { cause: err })
       }
     },
@@ -214,6 +244,14 @@ export async function createEmbeddedNode (options: EmbeddedNodeOptions): Promise
         }
       }
     }
+  }
+}
+
+function sequenceOf (record: Uint8Array): bigint {
+  try {
+    return unmarshalIPNSRecord(record).sequence
+  } catch {
+    return -1n
   }
 }
 

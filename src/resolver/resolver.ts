@@ -71,9 +71,13 @@ export interface ResolverInit {
   watch?: boolean
 }
 
+/** Where the accepted record came from: a lookup, IPNS pubsub, or an offer (cache, routing API). */
+export type RecordSource = 'network' | 'pubsub' | 'offer'
+
 interface NameState {
   name: IpidName
   record: ValidatedRecord
+  source: RecordSource
   retrievedAtMs: number
   /** Verified version chain, newest first. */
   chain?: DecodedVersionNode[]
@@ -142,7 +146,7 @@ export class Resolver {
 
   /** Offers a record obtained elsewhere (a cache, a routing PUT): accepted only under the same rules. */
   async offer (name: IpidName, record: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<Outcome> {
-    return this.consider(name, record, options.signal ?? AbortSignal.timeout(this.deadlineMs))
+    return this.consider(name, record, options.signal ?? AbortSignal.timeout(this.deadlineMs), 'offer')
   }
 
   /** Fork evidence collected for a DID (any spelling). */
@@ -165,7 +169,7 @@ export class Resolver {
       return
     }
     const unsubscribe = this.backend.subscribe(name, record => {
-      this.consider(name, record, AbortSignal.timeout(this.deadlineMs)).catch((err: unknown) => {
+      this.consider(name, record, AbortSignal.timeout(this.deadlineMs), 'pubsub').catch((err: unknown) => {
         this.logger?.debug({ did: name.did, err: (err as Error).message }, 'pubsub record refused')
       })
     })
@@ -184,7 +188,7 @@ export class Resolver {
     const signal = AbortSignal.any([AbortSignal.timeout(options.deadlineMs ?? this.deadlineMs), ...(options.signal === undefined ? [] : [options.signal])])
     const run = this.limited(async () => {
       const record = await this.backend.getRecord(name, { signal })
-      const outcome = await this.consider(name, record, signal)
+      const outcome = await this.consider(name, record, signal, 'network')
       const state = this.states.get(name.id)
       if (state !== undefined && outcome !== 'refused') state.retrievedAtMs = this.clock()
     }).finally(() => { this.lookups.delete(name.id) })
@@ -204,7 +208,7 @@ export class Resolver {
   }
 
   /** Validates a candidate record and, if it is better and its content verifies, accepts it. */
-  private async consider (name: IpidName, bytes: Uint8Array, signal: AbortSignal): Promise<Outcome> {
+  private async consider (name: IpidName, bytes: Uint8Array, signal: AbortSignal, source: RecordSource): Promise<Outcome> {
     const record = await validateRecord(name, bytes, this.clock())
     const current = this.states.get(name.id)
     if (current !== undefined) {
@@ -230,7 +234,7 @@ export class Resolver {
         return 'refused'
       }
       const normalised = normaliseLegacyDocument(content.value, name, { nowMs: this.clock() })
-      this.states.set(name.id, { name, record, retrievedAtMs: this.clock(), legacy: { cid, normalised }, forks: current?.forks ?? [] })
+      this.states.set(name.id, { name, record, source, retrievedAtMs: this.clock(), legacy: { cid, normalised }, forks: current?.forks ?? [] })
       return 'accepted'
     }
     const head: VerifiedHead | undefined = known === undefined ? undefined : { cid: known.cid, version: known.node.version }
@@ -246,7 +250,7 @@ export class Resolver {
     }
     if (decision.kind === 'older') return 'refused'
     const chain = decision.kind === 'extends' ? [...decision.nodes, ...(current?.chain ?? [])] : current?.chain ?? []
-    this.states.set(name.id, { name, record, retrievedAtMs: this.clock(), chain, forks: current?.forks ?? [] })
+    this.states.set(name.id, { name, record, source, retrievedAtMs: this.clock(), chain, forks: current?.forks ?? [] })
     if (decision.kind === 'extends') this.logger?.info({ did: name.did, version: chain[0]?.node.version }, 'new version verified')
     return 'accepted'
   }
@@ -269,6 +273,7 @@ export class Resolver {
     const resolutionMetadata: Record<string, unknown> = {
       contentType: DID_LD_JSON,
       retrieved: formatTime(state.retrievedAtMs),
+      source: stale ? 'verified-state' : state.source,
       stale,
       recordExpires: formatTime(state.record.validUntilMs),
       ...(state.forks.length > 0 ? { forkEvidence: state.forks } : {})

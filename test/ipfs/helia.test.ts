@@ -49,6 +49,24 @@ describe('embedded Helia node', () => {
     }
   })
 
+  it('alone, a node keeps the records it publishes and answers them at once; a lower sequence never replaces them', async () => {
+    const node = await startNode()
+    try {
+      const key = await seededKey(161)
+      const name = parseDid(didFromPublicKey(key.publicKey))
+      const value = CID.parse('bafkqaaa')
+      const newer = await createRecord({ privateKey: key, value, sequence: 5n, validUntilMs: Date.now() + 3_600_000 })
+      const older = await createRecord({ privateKey: key, value, sequence: 4n, validUntilMs: Date.now() + 3_600_000 })
+      const started = Date.now()
+      await node.putRecord(name, newer.bytes, { signal: AbortSignal.timeout(10_000) })
+      await node.putRecord(name, older.bytes, { signal: AbortSignal.timeout(10_000) })
+      expect(Buffer.from(await node.getRecord(name, { signal: AbortSignal.timeout(10_000) })).equals(Buffer.from(newer.bytes))).toBe(true)
+      expect(Date.now() - started).toBeLessThan(2000)
+    } finally {
+      await node.stop()
+    }
+  })
+
   it('dials nobody unless told to, and listens only where configured', async () => {
     const node = await startNode()
     try {

@@ -41,7 +41,7 @@ describe('resolver over the network', () => {
       versionId: v1.cid.toString(), created: v1.node.created, updated: v1.node.updated, deactivated: false,
       canonicalId: id.did, equivalentId: equivalentDids(parseDid(id.did))
     })
-    expect(first.didResolutionMetadata).toMatchObject({ contentType: 'application/did+ld+json', stale: false })
+    expect(first.didResolutionMetadata).toMatchObject({ contentType: 'application/did+ld+json', stale: false, source: 'network' })
 
     // Another spelling of the same DID gives the same answer.
     const other = await resolver.resolve(equivalentDids(parseDid(id.did))[1]!)
@@ -62,6 +62,7 @@ describe('resolver over the network', () => {
     }, 5000)
     expect(Date.now() - started).toBeLessThan(5000)
     expect(seen.didDocument).toEqual(v2.node.document)
+    expect(seen.didResolutionMetadata.source).toBe('pubsub')
 
     const old = await resolver.resolve(id.did, { versionId: v1.cid.toString() })
     expect(old.didDocument).toEqual(v1.node.document)
@@ -71,6 +72,19 @@ describe('resolver over the network', () => {
     await expect(verifyJWT(jwt, { resolver: didResolver, audience: 'did:example:app', proofPurpose: 'authentication' })).rejects.toThrow()
     const atOldTime = { resolve: async (did: string, options?: object) => didResolver.resolve(`${did}?versionTime=${v1.node.updated}`, options as never) }
     await expect(verifyJWT(jwt, { resolver: atOldTime, audience: 'did:example:app', proofPurpose: 'authentication' })).resolves.toMatchObject({ issuer: id.did })
+  })
+
+  it('concurrent resolves of one DID share one network lookup', async () => {
+    const id = await testIdentity(280)
+    const v1 = await createFirstVersion({ document: documentWithAuthKey(id.did, id.auth[0]!), updateKeys: [multikeyOf(id.update[0]!)] }, id.root, now())
+    await publishVersion(a, id.root, v1)
+    let lookups = 0
+    // The real node, with its record lookups counted.
+    const counted = Object.assign(Object.create(c) as EmbeddedNode, { getRecord: async (...args: Parameters<EmbeddedNode['getRecord']>) => { lookups++; return c.getRecord(...args) } })
+    const fresh = new Resolver({ backend: counted, watch: false })
+    const results = await Promise.all(Array.from({ length: 20 }, async () => fresh.resolve(id.did)))
+    expect(results.every(r => r.didDocumentMetadata.versionId === v1.cid.toString())).toBe(true)
+    expect(lookups).toBe(1)
   })
 
   it('a deactivated DID resolves with deactivated: true and no usable keys', async () => {
