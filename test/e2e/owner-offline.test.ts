@@ -48,12 +48,10 @@ describe('owner goes offline', () => {
 
       owner.stdin.write('rotate\n')
       const rotated = await next()
-      const started = Date.now()
       await eventually(async () => {
         const r = await c.resolver.resolve(did)
         return r.didDocumentMetadata.versionId === rotated.versionId ? r : undefined
       }, 5000)
-      expect(Date.now() - started).toBeLessThan(5000)
       const old = await c.resolver.resolve(did, { versionId: created.versionId })
       expect(old.didDocumentMetadata.nextVersionId).toBe(rotated.versionId)
 

@@ -54,13 +54,11 @@ describe('resolver over the network', () => {
 
     // A rotates its authentication key; C, watching the name, sees it without asking.
     const v2 = await createNextVersion(v1, { document: documentWithAuthKey(id.did, id.auth[1]!), updateKeys: [multikeyOf(id.update[0]!)] }, id.update[0]!, now())
-    const started = Date.now()
     await publishVersion(a, id.root, v2)
     const seen = await eventually(async () => {
       const r = await resolver.resolve(id.did)
       return r.didDocumentMetadata.versionId === v2.cid.toString() ? r : undefined
     }, 5000)
-    expect(Date.now() - started).toBeLessThan(5000)
     expect(seen.didDocument).toEqual(v2.node.document)
     expect(seen.didResolutionMetadata.source).toBe('pubsub')
 
