@@ -1,7 +1,8 @@
 /**
  * Acceptance (issue 3): daemons on 127.0.0.1 connected only to each other. A — a separate process — creates an
  * identity; C resolves it; A rotates its authentication key and C sees the new version within seconds, while
- * the old versionId still resolves with nextVersionId. A is killed (SIGKILL). C, and a node D started
+ * the old versionId still resolves with nextVersionId. A JWT signed with A's old key verifies (did-jwt + C's
+ * resolver) before the rotation, fails after it, and verifies again against the old versionTime. A is killed (SIGKILL). C, and a node D started
  * afterwards that never saw A, still resolve A's DID.
  */
 import { spawn } from 'node:child_process'
@@ -10,10 +11,13 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
+import { verifyJWT } from 'did-jwt'
+import { Resolver as DidResolver } from 'did-resolver'
 import { afterAll, describe, expect, it } from 'vitest'
 import { loadConfig } from '../../src/config.ts'
 import { startDaemon } from '../../src/daemon.ts'
 import { createLogger } from '../../src/log.ts'
+import { getResolver } from '../../src/resolver/driver.ts'
 import { eventually } from '../helpers/network.ts'
 import type { Daemon } from '../../src/daemon.ts'
 
@@ -46,6 +50,13 @@ describe('owner goes offline', () => {
       expect(first.didResolutionMetadata.error).toBeUndefined()
       expect(first.didDocumentMetadata.versionId).toBe(created.versionId)
 
+      const viaC = new DidResolver(getResolver(c.resolver))
+      const verify = async (jwt: string, resolver: DidResolver | { resolve: DidResolver['resolve'] } = viaC) =>
+        verifyJWT(jwt, { resolver, audience: 'did:example:social-app', proofPurpose: 'authentication' })
+      owner.stdin.write('jwt\n')
+      const { jwt } = await next()
+      await expect(verify(jwt!)).resolves.toMatchObject({ issuer: did })
+
       owner.stdin.write('rotate\n')
       const rotated = await next()
       await eventually(async () => {
@@ -54,6 +65,9 @@ describe('owner goes offline', () => {
       }, 5000)
       const old = await c.resolver.resolve(did, { versionId: created.versionId })
       expect(old.didDocumentMetadata.nextVersionId).toBe(rotated.versionId)
+      await expect(verify(jwt!)).rejects.toThrow()
+      const oldTime = old.didDocumentMetadata.updated as string
+      await expect(verify(jwt!, { resolve: async (d, o) => viaC.resolve(`${d}?versionTime=${oldTime}`, o) })).resolves.toMatchObject({ issuer: did })
 
       owner.kill('SIGKILL')
       await new Promise(resolve => owner.once('exit', resolve))

@@ -1,13 +1,16 @@
 /**
  * A daemon in its own process, for the e2e tests: `node owner-process.ts <dataDir> <bootstrap,…>`. It starts,
  * creates the identity `alice`, prints one JSON line ({ did, versionId, peerId, multiaddrs }), then executes
- * commands read from stdin, one per line (`rotate`), printing one JSON line per result. The test kills it.
+ * commands read from stdin, one per line — `rotate` (the authentication key), `jwt` (a token signed with the
+ * current authentication key) — printing one JSON line per result. The test kills it.
  */
+import { join } from 'node:path'
 import { createInterface } from 'node:readline'
+import { createJWT, EdDSASigner } from 'did-jwt'
 import { loadConfig } from '../../src/config.ts'
 import { startDaemon } from '../../src/daemon.ts'
 import { Identities } from '../../src/identity/identities.ts'
-import { MIN_SCRYPT_LOG_N } from '../../src/identity/keystore.ts'
+import { MIN_SCRYPT_LOG_N, openKey, readKeyFile } from '../../src/identity/keystore.ts'
 import { createLogger } from '../../src/log.ts'
 
 const [dataDir = '', bootstrap = ''] = process.argv.slice(2)
@@ -23,5 +26,12 @@ for await (const line of createInterface({ input: process.stdin })) {
   if (line.trim() === 'rotate') {
     const result = await identities.change('alice', PASS, { kind: 'rotate-key', purpose: 'authentication' })
     process.stdout.write(JSON.stringify(result) + '\n')
+  }
+  if (line.trim() === 'jwt') {
+    const file = identities.get('alice')
+    const auth = file.keys.auth.find(k => k.purposes.includes('authentication'))!
+    const key = await openKey(readKeyFile(join(dataDir, 'identities', 'alice', 'keys', auth.file)), PASS)
+    const jwt = await createJWT({ aud: 'did:example:social-app' }, { issuer: file.did, signer: EdDSASigner(key.raw) }, { alg: 'EdDSA' })
+    process.stdout.write(JSON.stringify({ jwt }) + '\n')
   }
 }
