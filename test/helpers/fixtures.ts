@@ -23,9 +23,20 @@ export const RSA_PUBLIC_KEY_PEM = "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9
 export const RSA_PUBLIC_KEY_DER_HEX = '30820122300d06092a864886f70d01010105000382010f003082010a0282010100e4ac6f40881795734b44b7faa0339648cc321bf90b7fccf439f9890e97089c78ba9747132d1c3d46d2a3ca321f7ee96d16c77c46d2aa6b316588ea589171153e8e1c0ec4bb97d81ab1e21a66700bd8c6b7b6e415d42e4c2569716b5fd492a487089b901c768d82e4c2feba5ddc764247c5e56ce20c9126a0b5bda0b562e428bb99491f8fc03689941e0b124751ca933fd5a55f3b5fd106433ac066c88510894edaa7fe21caa632b24afb2717e6116eeb5a0729320b5d5b9ce4aab07c494e3e68358c8d9fb670ab9f7e0205e304bf9fb38d7a28c5d0ecdb58871decb9528ec32eacd573c7e7c1c9adde6236ed383c135a9bfe64e02f48055c7b0bfb7d7ec095870203010001'
 export const ED25519_PUBLIC_KEY_PEM = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAC9sfJnr0LfO5ymgP56jYdw7zfQju/Qlfq7YTxrv8a84=\n-----END PUBLIC KEY-----\n"
 
-/** An Ed25519 key whose 32-byte seed is `n` repeated. */
+/**
+ * An Ed25519 key from a fixed seed: for n < 256 the byte `n` repeated 32 times (the vectors use these); above,
+ * `n` as four big-endian bytes followed by 0xa5 filler — never all one byte, so no two n share a key.
+ */
 export async function seededKey (n: number): Promise<Ed25519PrivateKey> {
-  return generateKeyPairFromSeed('Ed25519', new Uint8Array(32).fill(n))
+  if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new RangeError(`seed number ${n} out of range`)
+  const seed = new Uint8Array(32)
+  if (n < 256) {
+    seed.fill(n)
+  } else {
+    seed.fill(0xa5)
+    new DataView(seed.buffer).setUint32(0, n)
+  }
+  return generateKeyPairFromSeed('Ed25519', seed)
 }
 
 /** The keys of one test identity: root (names the DID), update keys, and authentication keys. */
