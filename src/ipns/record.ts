@@ -77,7 +77,7 @@ export async function createRecord (options: CreateRecordOptions): Promise<Valid
  * steps in order. Throws `InvalidRecordError` with reasons `record_too_large`, `malformed_record`,
  * `key_mismatch`, `no_public_key`, `bad_signature`, `expired`.
  */
-export async function validateRecord (name: IpidName, bytes: Uint8Array, nowMs: number): Promise<ValidatedRecord> {
+export async function validateRecord (name: IpidName, bytes: Uint8Array, nowMs: number, options: { allowExpired?: boolean } = {}): Promise<ValidatedRecord> {
   if (bytes.byteLength > MAX_RECORD_BYTES) {
     throw new InvalidRecordError('record_too_large', `the record is ${bytes.byteLength} bytes; the limit is ${MAX_RECORD_BYTES}`)
   }
@@ -102,7 +102,8 @@ export async function validateRecord (name: IpidName, bytes: Uint8Array, nowMs: 
     throw new InvalidRecordError('bad_signature', 'the record signature does not verify under the key the name names')
   }
   const described = describe(bytes, record)
-  if (!(described.validUntilMs > nowMs)) {
+  // A cache may hold a record past its EOL to serve it, flagged, during a grace period: it decides.
+  if (options.allowExpired !== true && !(described.validUntilMs > nowMs)) {
     throw new InvalidRecordError('expired', `the record expired at ${new Date(described.validUntilMs).toISOString()}`)
   }
   return described

@@ -3,10 +3,13 @@
  * `didResolutionMetadata.error` (`invalidDid`, `notFound`, `methodNotSupported`, `invalidDidDocument`,
  * `invalidOptions`, `internalError`) with a message and ipidd's `reason`.
  *
- * Per name it keeps the best accepted record and the chain verified so far (in memory here; the backup cache
- * persists them). A candidate record — from a lookup or from IPNS pubsub — is accepted only if it is valid, not
- * lower than the accepted one, and its version node extends the verified chain; a fork is refused and kept as
- * evidence. Concurrent resolves of one name share one lookup; lookups overall are bounded.
+ * Per name it keeps the best accepted record and the chain verified so far: in memory, and in the backup cache
+ * when one is given (src/cache), which persists them and may be shared by many daemons. A candidate record —
+ * from a lookup, IPNS pubsub, or an offer — is accepted only if it is valid, not lower than the accepted one,
+ * and its version node extends the verified chain; a fork is refused and kept as evidence. With a cache, every
+ * acceptance is a compare-and-swap against the stored entry, re-decided when another writer got there first,
+ * so the stored record only ever moves forward. Whatever is read back from the cache is verified again.
+ * Concurrent resolves of one name share one lookup; lookups overall are bounded.
  */
 import { CID } from 'multiformats/cid'
 import { ForkError, IpidError, InvalidRecordError } from '../errors.ts'
@@ -26,6 +29,9 @@ import type { DecodedVersionNode } from '../did/version-node.ts'
 import type { IpfsBackend } from '../ipfs/backend.ts'
 import type { ValidatedRecord } from '../ipns/record.ts'
 import type { Logger } from '../log.ts'
+import type { Metrics } from '../metrics.ts'
+import type { ResolveCache } from '../cache/cache.ts'
+import type { StoredEntry, StoredName } from '../cache/store.ts'
 
 /** How long one resolve may wait on the network before it answers from what it has (or `notFound`). */
 export const DEFAULT_RESOLVE_DEADLINE_MS = 10_000
@@ -35,6 +41,17 @@ export const MAX_CONCURRENT_LOOKUPS = 32
 export const MAX_WATCHED_NAMES = 1024
 /** Refused forks kept as evidence per name. */
 export const MAX_FORK_EVIDENCE = 16
+/** Names whose verified state is held in memory; beyond it the least recently used are dropped (the cache keeps them). */
+export const MAX_MEMORY_NAMES = 10_000
+/**
+ * How long a resolve of a stale entry (older than its TTL) waits for the network before it answers with the
+ * stale version, flagged; the refresh goes on in the background.
+ */
+export const DEFAULT_REFRESH_WAIT_MS = 2_000
+/** How long past its EOL a record is still served, flagged as expired, when nothing newer can be found. */
+export const DEFAULT_EXPIRED_GRACE_MS = 24 * 60 * 60 * 1000
+/** Compare-and-swap attempts before a write to a contended shared store gives up. */
+export const MAX_STORE_ATTEMPTS = 16
 export const DID_LD_JSON = 'application/did+ld+json'
 
 export interface ForkEvidence {
@@ -69,10 +86,15 @@ export interface ResolverInit {
   logger?: Logger
   /** Watch resolved names over IPNS pubsub, so updates arrive without asking (default true). */
   watch?: boolean
+  /** The backup cache: verified state persists there and is shared with other daemons using the same store. */
+  cache?: ResolveCache
+  metrics?: Metrics
+  refreshWaitMs?: number
+  expiredGraceMs?: number
 }
 
-/** Where the accepted record came from: a lookup, IPNS pubsub, or an offer (cache, routing API). */
-export type RecordSource = 'network' | 'pubsub' | 'offer'
+/** Where the accepted record came from: a lookup, IPNS pubsub, an offer (routing API, own publish), the cache. */
+export type RecordSource = 'network' | 'pubsub' | 'offer' | 'cache'
 
 interface NameState {
   name: IpidName
@@ -83,9 +105,11 @@ interface NameState {
   chain?: DecodedVersionNode[]
   legacy?: { cid: CID, normalised: NormalisedDocument }
   forks: ForkEvidence[]
+  /** The cache store's token of the entry this state mirrors. */
+  token?: string
 }
 
-type Outcome = 'accepted' | 'unchanged' | 'refused'
+export type Outcome = 'accepted' | 'unchanged' | 'refused'
 
 export class Resolver {
   private readonly backend: IpfsBackend
@@ -93,8 +117,14 @@ export class Resolver {
   private readonly deadlineMs: number
   private readonly logger?: Logger
   private readonly watch: boolean
+  private readonly cache?: ResolveCache
+  private readonly metrics?: Metrics
+  private readonly refreshWaitMs: number
+  private readonly expiredGraceMs: number
   private readonly states = new Map<string, NameState>()
-  private readonly lookups = new Map<string, Promise<void>>()
+  private readonly lookups = new Map<string, Promise<Outcome>>()
+  /** Tokens of cache entries that could not be read, so that a verified record can replace them. */
+  private readonly unreadable = new Map<string, string>()
   private readonly watched = new Map<string, () => void>()
   private active = 0
   private readonly waiting: Array<() => void> = []
@@ -105,9 +135,15 @@ export class Resolver {
     this.deadlineMs = init.deadlineMs ?? DEFAULT_RESOLVE_DEADLINE_MS
     this.logger = init.logger
     this.watch = init.watch ?? true
+    this.cache = init.cache
+    this.metrics = init.metrics
+    this.refreshWaitMs = init.refreshWaitMs ?? DEFAULT_REFRESH_WAIT_MS
+    this.expiredGraceMs = init.expiredGraceMs ?? DEFAULT_EXPIRED_GRACE_MS
   }
 
   async resolve (did: string, options: ResolveOptions = {}): Promise<DidResolutionResult> {
+    const startedMs = performance.now()
+    let answer = 'error'
     try {
       let name: IpidName
       try {
@@ -119,29 +155,59 @@ export class Resolver {
       if (selector instanceof IpidError) return errorResult(selector)
       this.watchName(name)
 
-      let state = this.states.get(name.id)
-      const now = this.clock()
-      const fresh = state !== undefined && now - state.retrievedAtMs < state.record.ttlMs
+      let state = await this.current(name)
+      const fresh = state !== undefined && this.clock() - state.retrievedAtMs < state.record.ttlMs
       let stale = false
       if (!fresh || options.noCache === true) {
-        try {
-          await this.lookup(name, options)
-        } catch (err) {
-          if (this.states.get(name.id) === undefined) return errorResult(asIpidError(err))
-          stale = true
-          this.logger?.debug({ did: name.did, err: (err as Error).message }, 'network lookup failed; answering from what was verified')
+        const lookup = this.lookup(name, options)
+        if (state === undefined || options.noCache === true) {
+          try {
+            await lookup
+          } catch (err) {
+            if (this.states.get(name.id) === undefined) return errorResult(asIpidError(err))
+            stale = true
+            this.logger?.debug({ did: name.did, err: (err as Error).message }, 'network lookup failed; answering from what was verified')
+          }
+        } else {
+          // Serve the last verified version if the network is slow or gone; the refresh goes on in the background.
+          const outcome = await outcomeWithin(lookup, this.refreshWaitMs)
+          stale = outcome === 'timeout' || outcome === 'failed'
         }
         state = this.states.get(name.id)
       }
       if (state === undefined) return errorResult(new IpidError('notFound', 'no_record', `no record found for ${name.did}`))
-      if (state.record.validUntilMs <= this.clock()) {
-        return errorResult(new InvalidRecordError('expired', `the last verified record for ${name.did} expired at ${formatTime(state.record.validUntilMs)}`))
+      const now = this.clock()
+      let expired = false
+      if (state.record.validUntilMs <= now) {
+        if (now >= state.record.validUntilMs + this.expiredGraceMs) {
+          return errorResult(new InvalidRecordError('expired', `the last verified record for ${name.did} expired at ${formatTime(state.record.validUntilMs)} ` +
+            `and the grace period of ${Math.round(this.expiredGraceMs / 60_000)} minutes has passed; its owner has not republished it`))
+        }
+        expired = true
       }
-      return this.answer(state, selector, stale)
+      this.cache?.use(name.id)
+      const result = this.answer(state, selector, stale || expired, expired)
+      answer = expired ? 'expired' : stale ? 'stale' : fresh && options.noCache !== true ? 'hit' : 'network'
+      if (answer === 'hit') this.metrics?.cacheHits.inc()
+      if (answer === 'stale' || answer === 'expired') this.metrics?.staleAnswers.inc({ why: answer })
+      return result
     } catch (err) {
       this.logger?.error({ err }, 'resolve failed unexpectedly')
       return errorResult(new IpidError('internalError', 'internal_error', 'the resolver failed unexpectedly'))
+    } finally {
+      this.metrics?.resolveSeconds.observe({ answer }, (performance.now() - startedMs) / 1000)
     }
+  }
+
+  /**
+   * The best valid record held for a name (looked up when the held one is stale), marshalled: what the
+   * delegated routing API serves. Expired records are not served there: IPFS clients would refuse them.
+   */
+  async bestRecord (name: IpidName): Promise<Uint8Array | undefined> {
+    const result = await this.resolve(name.did)
+    const state = this.states.get(name.id)
+    if (result.didResolutionMetadata.error !== undefined || state === undefined) return undefined
+    return state.record.validUntilMs > this.clock() ? state.record.bytes : undefined
   }
 
   /** Offers a record obtained elsewhere (a cache, a routing PUT): accepted only under the same rules. */
@@ -182,15 +248,21 @@ export class Resolver {
   }
 
   /** One network lookup per name at a time; every concurrent resolve of the name waits on it. */
-  private async lookup (name: IpidName, options: ResolveOptions): Promise<void> {
+  private async lookup (name: IpidName, options: ResolveOptions): Promise<Outcome> {
     const pending = this.lookups.get(name.id)
     if (pending !== undefined) return pending
     const signal = AbortSignal.any([AbortSignal.timeout(options.deadlineMs ?? this.deadlineMs), ...(options.signal === undefined ? [] : [options.signal])])
     const run = this.limited(async () => {
-      const record = await this.backend.getRecord(name, { signal })
+      let record: Uint8Array
+      try {
+        record = await this.backend.getRecord(name, { signal })
+      } catch (err) {
+        this.metrics?.networkLookups.inc({ outcome: 'not_found' })
+        throw err
+      }
       const outcome = await this.consider(name, record, signal, 'network')
-      const state = this.states.get(name.id)
-      if (state !== undefined && outcome !== 'refused') state.retrievedAtMs = this.clock()
+      this.metrics?.networkLookups.inc({ outcome })
+      return outcome
     }).finally(() => { this.lookups.delete(name.id) })
     this.lookups.set(name.id, run)
     return run
@@ -207,14 +279,116 @@ export class Resolver {
     }
   }
 
-  /** Validates a candidate record and, if it is better and its content verifies, accepts it. */
+  /**
+   * The verified state of a name: from memory while it is fresh, else from the cache when the cache holds
+   * another entry than the one in memory (a restart, or another daemon wrote it), verified again on the way in.
+   */
+  private async current (name: IpidName, options: { forWrite?: boolean, signal?: AbortSignal } = {}): Promise<NameState | undefined> {
+    const memory = this.states.get(name.id)
+    if (this.cache === undefined) return memory
+    if (options.forWrite !== true && memory !== undefined && this.clock() - memory.retrievedAtMs < memory.record.ttlMs) return memory
+    let stored: StoredEntry | undefined
+    try {
+      stored = await this.cache.read(name.id)
+    } catch (err) {
+      if (options.forWrite === true) throw err
+      this.logger?.warn({ did: name.did, err: (err as Error).message }, 'the cache cannot be read; answering from memory and the network')
+      return memory
+    }
+    if (stored === undefined || stored.token === memory?.token) return memory
+    if (stored.entry === undefined) {
+      // Unreadable: whatever is verified next replaces it, by its token.
+      if (memory !== undefined) memory.token = stored.token
+      else this.unreadable.set(name.id, stored.token)
+      return memory
+    }
+    let adopted: NameState
+    try {
+      adopted = await this.adopt(name, stored.entry, stored.token, options.signal ?? AbortSignal.timeout(this.deadlineMs))
+    } catch (err) {
+      this.metrics?.storeProblems.inc()
+      this.logger?.warn({ did: name.did, err: (err as Error).message }, 'a cached entry failed verification; it will be replaced')
+      if (memory !== undefined) memory.token = stored.token
+      else this.unreadable.set(name.id, stored.token)
+      return memory
+    }
+    if (memory !== undefined && compareRecords(memory.record, adopted.record) > 0) {
+      memory.token = stored.token // ours is better: the next write replaces the stored one
+      return memory
+    }
+    this.remember(adopted)
+    return adopted
+  }
+
+  /** Verifies a stored entry as if it had just arrived: record signature and key, then the whole chain. */
+  private async adopt (name: IpidName, entry: StoredName, token: string, signal: AbortSignal): Promise<NameState> {
+    if (entry.id !== name.id) throw new IpidError('internalError', 'cache_mismatch', 'a cached entry names another identity')
+    const record = await validateRecord(name, entry.record, this.clock(), { allowExpired: true })
+    const cid = recordValueCid(record)
+    const load = async (wanted: CID): Promise<Uint8Array> => {
+      const cached = await this.cache?.getBlock(wanted.toString())
+      return cached ?? this.backend.getBlock(wanted, { signal })
+    }
+    const base = { name, record, source: 'cache' as const, retrievedAtMs: entry.retrievedAtMs, forks: entry.forks, token }
+    const content = classifyPublished(cid, await load(cid))
+    if (content.kind === 'legacy') {
+      return { ...base, legacy: { cid, normalised: normaliseLegacyDocument(content.value, name, { nowMs: this.clock() }) } }
+    }
+    const decision = await walkChain(cid, load, name, { signal })
+    if (decision.kind !== 'extends') throw new IpidError('internalError', 'cache_mismatch', 'a cached chain did not verify from its first version')
+    return { ...base, chain: decision.nodes }
+  }
+
+  /**
+   * Validates a candidate record and, if it is better and its content verifies, accepts it. With a cache the
+   * acceptance is a compare-and-swap; when another writer changed the entry first, the decision is made again
+   * against what it wrote.
+   */
   private async consider (name: IpidName, bytes: Uint8Array, signal: AbortSignal, source: RecordSource): Promise<Outcome> {
     const record = await validateRecord(name, bytes, this.clock())
-    const current = this.states.get(name.id)
+    for (let attempt = 0; attempt < MAX_STORE_ATTEMPTS; attempt++) {
+      const current = await this.current(name, { forWrite: true, signal })
+      const decided = await this.decide(name, record, current, signal, source)
+      if (decided.outcome === 'refused') {
+        this.metrics?.rollbacksRefused.inc({ kind: decided.fork === undefined ? 'rollback' : 'fork', source })
+        if (decided.fork !== undefined && current !== undefined && this.recordFork(current, decided.fork, record)) {
+          await this.persist(current, []).catch(() => {}) // evidence is best effort
+        }
+        return 'refused'
+      }
+      if (decided.outcome === 'unchanged') {
+        if (source === 'network' && current !== undefined) {
+          current.retrievedAtMs = this.clock()
+          await this.persist(current, []).catch(() => {}) // freshness is best effort
+        }
+        return 'unchanged'
+      }
+      const next = decided.state
+      if (await this.persist(next, decided.blocks, current?.token ?? this.unreadable.get(name.id))) {
+        this.unreadable.delete(name.id)
+        this.remember(next)
+        if (next.chain !== undefined && decided.blocks.length > 0) this.logger?.info({ did: name.did, version: next.chain[0]?.node.version }, 'new version verified')
+        return 'accepted'
+      }
+    }
+    throw new IpidError('internalError', 'cache_contention', `the cache entry for ${name.did} kept changing under ${MAX_STORE_ATTEMPTS} attempts to store a record`)
+  }
+
+  /** Writes a state to the cache if it still holds `expected` (the state's own token by default). */
+  private async persist (state: NameState, blocks: Array<readonly [string, Uint8Array]>, expected: string | undefined = state.token): Promise<boolean> {
+    if (this.cache === undefined) return true
+    const token = await this.cache.write(toStored(state), expected, blocks)
+    if (token === undefined) return false
+    state.token = token
+    return true
+  }
+
+  private async decide (name: IpidName, record: ValidatedRecord, current: NameState | undefined, signal: AbortSignal, source: RecordSource):
+  Promise<{ outcome: 'refused', fork?: ForkError } | { outcome: 'unchanged' } | { outcome: 'accepted', state: NameState, blocks: Array<readonly [string, Uint8Array]> }> {
     if (current !== undefined) {
       const order = compareRecords(record, current.record)
-      if (order === 0) return 'unchanged'
-      if (order < 0) return 'refused' // never roll back to a lower record
+      if (order === 0) return { outcome: 'unchanged' }
+      if (order < 0) return { outcome: 'refused' } // never roll back to a lower record
     }
     const cid = recordValueCid(record)
     const known = current?.chain?.[0]
@@ -227,54 +401,63 @@ export class Resolver {
         throw new IpidError('notFound', 'block_unavailable', `the block ${wanted.toString()} could not be fetched in time`, { cause: err })
       }
     }
-    const content = classifyPublished(cid, await load(cid))
+    const retrievedAtMs = this.clock()
+    const forks = current?.forks ?? []
+    const bytes = await load(cid)
+    const content = classifyPublished(cid, bytes)
     if (content.kind === 'legacy') {
       if (known !== undefined) {
-        this.recordFork(current!, new ForkError('fork', 'a legacy document was offered for a DID with a verified version chain', known.cid.toString(), cid.toString()), record)
-        return 'refused'
+        return { outcome: 'refused', fork: new ForkError('fork', 'a legacy document was offered for a DID with a verified version chain', known.cid.toString(), cid.toString()) }
       }
       const normalised = normaliseLegacyDocument(content.value, name, { nowMs: this.clock() })
-      this.states.set(name.id, { name, record, source, retrievedAtMs: this.clock(), legacy: { cid, normalised }, forks: current?.forks ?? [] })
-      return 'accepted'
+      return { outcome: 'accepted', state: { name, record, source, retrievedAtMs, legacy: { cid, normalised }, forks }, blocks: [[cid.toString(), bytes]] }
     }
     const head: VerifiedHead | undefined = known === undefined ? undefined : { cid: known.cid, version: known.node.version }
     let decision
     try {
       decision = await walkChain(cid, load, name, { signal, ...(head === undefined ? {} : { known: head }) })
     } catch (err) {
-      if (err instanceof ForkError && current !== undefined) {
-        this.recordFork(current, err, record)
-        return 'refused'
-      }
+      if (err instanceof ForkError && current !== undefined) return { outcome: 'refused', fork: err }
       throw err
     }
-    if (decision.kind === 'older') return 'refused'
-    const chain = decision.kind === 'extends' ? [...decision.nodes, ...(current?.chain ?? [])] : current?.chain ?? []
-    this.states.set(name.id, { name, record, source, retrievedAtMs: this.clock(), chain, forks: current?.forks ?? [] })
-    if (decision.kind === 'extends') this.logger?.info({ did: name.did, version: chain[0]?.node.version }, 'new version verified')
-    return 'accepted'
+    if (decision.kind === 'older') return { outcome: 'refused' }
+    const added = decision.kind === 'extends' ? decision.nodes : []
+    const chain = [...added, ...(current?.chain ?? [])]
+    return { outcome: 'accepted', state: { name, record, source, retrievedAtMs, chain, forks }, blocks: added.map(n => [n.cid.toString(), n.bytes] as const) }
   }
 
-  private recordFork (state: NameState, err: ForkError, record: ValidatedRecord): void {
-    if (state.forks.some(f => f.offeredHead === err.offeredHead)) return
-    state.forks.push({
+  /** Keeps a state in memory, most recently used last; the least recently used leave beyond the bound. */
+  private remember (state: NameState): void {
+    this.states.delete(state.name.id)
+    this.states.set(state.name.id, state)
+    if (this.states.size > MAX_MEMORY_NAMES) {
+      const oldest = this.states.keys().next().value
+      if (oldest !== undefined) this.states.delete(oldest)
+    }
+  }
+
+  /** Adds fork evidence; false when it was already known. */
+  private recordFork (state: NameState, err: ForkError, record: ValidatedRecord): boolean {
+    if (state.forks.some(f => f.offeredHead === err.offeredHead)) return false
+    state.forks = [...state.forks, {
       reason: err.reason,
       knownHead: err.knownHead,
       offeredHead: err.offeredHead,
       detected: formatTime(this.clock()),
       record: Buffer.from(record.bytes).toString('base64')
-    })
-    if (state.forks.length > MAX_FORK_EVIDENCE) state.forks.shift()
+    }].slice(-MAX_FORK_EVIDENCE)
     this.logger?.warn({ did: state.name.did, reason: err.reason, knownHead: err.knownHead, offeredHead: err.offeredHead }, 'fork refused')
+    return true
   }
 
-  private answer (state: NameState, selector: Selector, stale: boolean): DidResolutionResult {
+  private answer (state: NameState, selector: Selector, stale: boolean, expired: boolean): DidResolutionResult {
     const { name } = state
     const resolutionMetadata: Record<string, unknown> = {
       contentType: DID_LD_JSON,
       retrieved: formatTime(state.retrievedAtMs),
-      source: stale ? 'verified-state' : state.source,
+      source: stale && state.source !== 'cache' ? 'verified-state' : state.source,
       stale,
+      ...(expired ? { expired: true } : {}),
       recordExpires: formatTime(state.record.validUntilMs),
       ...(state.forks.length > 0 ? { forkEvidence: state.forks } : {})
     }
@@ -325,6 +508,30 @@ export class Resolver {
 }
 
 interface Selector { versionId?: string, versionTimeMs?: number }
+
+function toStored (state: NameState): StoredName {
+  return {
+    id: state.name.id,
+    record: state.record.bytes,
+    sequence: state.record.sequence,
+    chain: state.legacy !== undefined ? [state.legacy.cid.toString()] : (state.chain ?? []).map(n => n.cid.toString()),
+    legacy: state.legacy !== undefined,
+    retrievedAtMs: state.retrievedAtMs,
+    forks: state.forks
+  }
+}
+
+/** A lookup's outcome if it settles within `ms`. */
+async function outcomeWithin (promise: Promise<Outcome>, ms: number): Promise<Outcome | 'timeout' | 'failed'> {
+  let timer: NodeJS.Timeout | undefined
+  const settled = promise.then(outcome => outcome, () => 'failed' as const)
+  const timeout = new Promise<'timeout'>(resolve => { timer = setTimeout(() => { resolve('timeout') }, ms) })
+  try {
+    return await Promise.race([settled, timeout])
+  } finally {
+    clearTimeout(timer)
+  }
+}
 
 function parseSelector (options: ResolveOptions): Selector | IpidError {
   if (options.versionId !== undefined && options.versionTime !== undefined) {

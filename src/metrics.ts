@@ -1,0 +1,47 @@
+/**
+ * The daemon's Prometheus metrics (prom-client). One registry per daemon rather than prom-client's global
+ * one, so that several daemons in one process (tests, embedding apps) keep their figures apart.
+ */
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+
+export const METRICS_CONTENT_TYPE = Registry.PROMETHEUS_CONTENT_TYPE
+
+/** Store operations finish in well under a millisecond (SQLite) to a few milliseconds (a remote server). */
+const STORE_BUCKETS_S = [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1]
+const RESOLVE_BUCKETS_S = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+
+export class Metrics {
+  readonly registry = new Registry()
+  /** Resolves answered from verified state within its TTL, without asking the network. */
+  readonly cacheHits = new Counter({ name: 'ipidd_cache_hits_total', help: 'Resolves answered from fresh verified state', registers: [this.registry] })
+  /** Answers that were stale (older than the TTL, or past EOL within the grace period). */
+  readonly staleAnswers = new Counter({ name: 'ipidd_stale_answers_total', help: 'Resolves answered with stale verified state', labelNames: ['why'] as const, registers: [this.registry] })
+  readonly networkLookups = new Counter({ name: 'ipidd_network_lookups_total', help: 'IPNS lookups on the network, by outcome', labelNames: ['outcome'] as const, registers: [this.registry] })
+  /** Records refused because they would roll back (lower) or fork the verified history. */
+  readonly rollbacksRefused = new Counter({ name: 'ipidd_rollbacks_refused_total', help: 'Records refused as rollbacks or forks', labelNames: ['kind', 'source'] as const, registers: [this.registry] })
+  readonly storeConflicts = new Counter({ name: 'ipidd_cache_store_conflicts_total', help: 'Compare-and-swap writes lost to another writer and retried', registers: [this.registry] })
+  readonly storeProblems = new Counter({ name: 'ipidd_cache_store_problems_total', help: 'Stored entries that failed to decode or verify on read', registers: [this.registry] })
+  readonly evictions = new Counter({ name: 'ipidd_cache_evictions_total', help: 'Identities evicted from the cache (least recently used)', registers: [this.registry] })
+  readonly keeperRepublishes = new Counter({ name: 'ipidd_keeper_republishes_total', help: 'Records the keeper republished', registers: [this.registry] })
+  readonly keeperFailures = new Counter({ name: 'ipidd_keeper_failures_total', help: 'Records the keeper failed to republish, by reason', labelNames: ['reason'] as const, registers: [this.registry] })
+  readonly storeSeconds = new Histogram({ name: 'ipidd_cache_store_seconds', help: 'Cache store operation latency', labelNames: ['op', 'store'] as const, buckets: STORE_BUCKETS_S, registers: [this.registry] })
+  readonly resolveSeconds = new Histogram({ name: 'ipidd_resolve_seconds', help: 'Resolve latency, by how it was answered', labelNames: ['answer'] as const, buckets: RESOLVE_BUCKETS_S, registers: [this.registry] })
+
+  constructor (options: { processMetrics?: boolean } = {}) {
+    if (options.processMetrics === true) collectDefaultMetrics({ register: this.registry, prefix: 'ipidd_' })
+  }
+
+  /** Times an async store operation. */
+  async timeStore<T> (store: string, op: string, work: () => Promise<T>): Promise<T> {
+    const end = this.storeSeconds.startTimer({ op, store })
+    try {
+      return await work()
+    } finally {
+      end()
+    }
+  }
+
+  async text (): Promise<string> {
+    return this.registry.metrics()
+  }
+}
