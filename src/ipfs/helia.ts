@@ -26,6 +26,7 @@ import { createHeliaLight } from 'helia'
 import { unmarshalIPNSRecord } from 'ipns'
 import { ipnsSelector } from 'ipns/selector'
 import { Key } from 'interface-datastore'
+import type { Datastore } from 'interface-datastore'
 import { base32 } from 'multiformats/bases/base32'
 import { ipnsValidator } from 'ipns/validator'
 import { routingKeyOf } from '../ipns/record.ts'
@@ -76,6 +77,8 @@ export interface EmbeddedNode extends IpfsBackend {
   dial: (address: string, options?: AbortOptions) => Promise<void>
   /** The libp2p node, for protocols of ipidd's own (DIDAuth). */
   readonly libp2p: unknown
+  /** The node's datastore (DHT records, local IPNS records): for diagnostics and tests. */
+  readonly datastore: Datastore
 }
 
 export async function createEmbeddedNode (options: EmbeddedNodeOptions): Promise<EmbeddedNode> {
@@ -154,6 +157,7 @@ export async function createEmbeddedNode (options: EmbeddedNodeOptions): Promise
     kind: 'helia',
     get peerId () { return p2p().peerId as PeerId },
     get libp2p () { return p2p() },
+    datastore,
     multiaddrs: () => (p2p().getMultiaddrs() as Array<{ toString: () => string }>).map(String),
     dial,
 
