@@ -6,10 +6,11 @@ import { writeFileSync } from 'node:fs'
 import { cpus, totalmem } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { cacheBenchmarks } from './cache.ts'
 import { coreBenchmarks } from './core.ts'
 import { networkBenchmarks } from './network.ts'
 
-const sections = [await coreBenchmarks(), await networkBenchmarks()]
+const sections = [await coreBenchmarks(), await networkBenchmarks(), await cacheBenchmarks()]
 const cpu = cpus()[0]?.model ?? 'unknown CPU'
 const header = [
   '# Benchmark results',
