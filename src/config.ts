@@ -6,6 +6,9 @@ import { readFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { z } from 'zod'
+import { DEFAULT_KEEPER_INTERVAL_MS } from './cache/keeper.ts'
+import { DEFAULT_MAX_IDENTITIES } from './cache/store.ts'
+import { DEFAULT_EXPIRED_GRACE_MS } from './resolver/resolver.ts'
 
 export const DEFAULT_HTTP_HOST = '127.0.0.1'
 export const DEFAULT_HTTP_PORT = 8080
@@ -14,6 +17,10 @@ export const DEFAULT_LISTEN = ['/ip4/0.0.0.0/tcp/4001']
 export const CONFIG_FILE_NAME = 'config.json'
 /** A config file is a few hundred bytes; anything much larger is a mistake, not a configuration. */
 export const MAX_CONFIG_FILE_BYTES = 1024 * 1024
+
+/** Bounds on cache settings, so a typo cannot disable the size bound or make the keeper spin. */
+export const MAX_CACHE_IDENTITIES = 100_000_000
+export const MIN_KEEPER_INTERVAL_MS = 60_000
 
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
@@ -34,7 +41,17 @@ export const configSchema = z.strictObject({
     bootstrap: z.array(z.string().startsWith('/')).max(64),
     /** `local`: dial only the bootstrap list given; `public`: join the public IPFS network. */
     network: z.enum(['local', 'public'])
-  }).refine(ipfs => ipfs.backend !== 'kubo' || ipfs.kuboUrl !== undefined, { message: 'the kubo backend needs ipfs.kuboUrl (IPIDD_KUBO_URL, --kubo-url)' })
+  }).refine(ipfs => ipfs.backend !== 'kubo' || ipfs.kuboUrl !== undefined, { message: 'the kubo backend needs ipfs.kuboUrl (IPIDD_KUBO_URL, --kubo-url)' }),
+  cache: z.strictObject({
+    /** Unset: SQLite in the data directory. `sqlite:<path>`, `redis://…`, `postgres://…` otherwise. */
+    url: z.string().regex(/^(sqlite:|rediss?:\/\/|postgres(ql)?:\/\/)/, 'must start with sqlite:, redis://, rediss://, postgres:// or postgresql://').optional(),
+    maxIdentities: z.number().int().min(1).max(MAX_CACHE_IDENTITIES),
+    /** How long past its EOL a record is still served, flagged as expired. */
+    expiredGraceMs: z.number().int().min(0),
+    /** The keeper republishes identities resolved lately too, not only own and pinned ones. */
+    keepResolved: z.boolean(),
+    keeperIntervalMs: z.number().int().min(MIN_KEEPER_INTERVAL_MS)
+  })
 })
 export type Config = z.infer<typeof configSchema>
 
@@ -44,6 +61,7 @@ export type ConfigInput = {
   http?: { host?: string, port?: number }
   logLevel?: string
   ipfs?: { backend?: string, kuboUrl?: string, listen?: string[], announce?: string[], bootstrap?: string[], network?: string }
+  cache?: { url?: string, maxIdentities?: number, expiredGraceMs?: number, keepResolved?: boolean, keeperIntervalMs?: number }
 }
 
 export class ConfigError extends Error {
@@ -58,7 +76,8 @@ export function defaultConfig (env: NodeJS.ProcessEnv = process.env): Config {
     dataDir: join(env.HOME ?? homedir(), '.ipidd'),
     http: { host: DEFAULT_HTTP_HOST, port: DEFAULT_HTTP_PORT },
     logLevel: 'info',
-    ipfs: { backend: 'embedded', listen: [...DEFAULT_LISTEN], announce: [], bootstrap: [], network: 'local' }
+    ipfs: { backend: 'embedded', listen: [...DEFAULT_LISTEN], announce: [], bootstrap: [], network: 'local' },
+    cache: { maxIdentities: DEFAULT_MAX_IDENTITIES, expiredGraceMs: DEFAULT_EXPIRED_GRACE_MS, keepResolved: false, keeperIntervalMs: DEFAULT_KEEPER_INTERVAL_MS }
   }
 }
 
@@ -76,6 +95,11 @@ export function configFromEnv (env: NodeJS.ProcessEnv): ConfigInput {
   if (nonEmpty(env.IPIDD_BOOTSTRAP)) ipfs.bootstrap = list(env.IPIDD_BOOTSTRAP)
   if (nonEmpty(env.IPIDD_NETWORK)) ipfs.network = env.IPIDD_NETWORK
   if (Object.keys(ipfs).length > 0) input.ipfs = ipfs
+  const cache: NonNullable<ConfigInput['cache']> = {}
+  if (nonEmpty(env.IPIDD_CACHE_URL)) cache.url = env.IPIDD_CACHE_URL
+  if (nonEmpty(env.IPIDD_CACHE_MAX)) cache.maxIdentities = parseCount(env.IPIDD_CACHE_MAX, 'IPIDD_CACHE_MAX')
+  if (nonEmpty(env.IPIDD_KEEP_RESOLVED)) cache.keepResolved = parseBoolean(env.IPIDD_KEEP_RESOLVED, 'IPIDD_KEEP_RESOLVED')
+  if (Object.keys(cache).length > 0) input.cache = cache
   return input
 }
 
@@ -86,6 +110,17 @@ function nonEmpty (value: string | undefined): value is string {
 /** Comma- or whitespace-separated list. */
 export function list (value: string): string[] {
   return value.split(/[\s,]+/).filter(v => v !== '')
+}
+
+export function parseCount (text: string, where: string): number {
+  if (!/^\d{1,12}$/.test(text)) throw new ConfigError(`${where}: "${text}" is not a whole number`)
+  return Number(text)
+}
+
+export function parseBoolean (text: string, where: string): boolean {
+  if (/^(1|true|yes|on)$/i.test(text)) return true
+  if (/^(0|false|no|off)$/i.test(text)) return false
+  throw new ConfigError(`${where}: "${text}" is not true or false`)
 }
 
 export function parsePort (text: string, where: string): number {
@@ -101,7 +136,8 @@ export function mergeConfig (base: Config, ...layers: ConfigInput[]): Config {
       ...merged,
       ...layer,
       http: { ...(merged.http as object), ...(layer.http ?? {}) },
-      ipfs: { ...(merged.ipfs as object), ...(layer.ipfs ?? {}) }
+      ipfs: { ...(merged.ipfs as object), ...(layer.ipfs ?? {}) },
+      cache: { ...(merged.cache as object), ...(layer.cache ?? {}) }
     }
   }
   const parsed = configSchema.safeParse(merged)

@@ -4,7 +4,12 @@
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { ResolveCache } from './cache/cache.ts'
+import { Keeper } from './cache/keeper.ts'
+import { createStore } from './cache/stores.ts'
+import { parseDid } from './did/identifier.ts'
 import { createApp } from './http/app.ts'
+import { Metrics } from './metrics.ts'
 import { systemClock } from './did/time.ts'
 import { Identities } from './identity/identities.ts'
 import { createEmbeddedNode } from './ipfs/helia.ts'
@@ -40,6 +45,12 @@ export interface Daemon {
   readonly node?: EmbeddedNode
   readonly resolver: Resolver
   readonly identities: Identities
+  readonly cache: ResolveCache
+  readonly keeper: Keeper
+  readonly metrics: Metrics
+  /** Keeps an identity alive for others: held, never evicted, republished by the keeper. */
+  pin: (did: string) => Promise<void>
+  unpin: (did: string) => Promise<void>
   stop: () => Promise<void>
 }
 
@@ -48,6 +59,8 @@ export interface DaemonOptions {
   clock?: Clock
   /** Unlocks the root keys of held identities at start, so their records are republished unattended. */
   passphrase?: string
+  /** How often the keeper looks at the clock (tests move an injected clock and tick fast). */
+  keeperTickMs?: number
 }
 
 export async function startDaemon (config: Config, options: DaemonOptions): Promise<Daemon> {
@@ -74,9 +87,25 @@ export async function startDaemon (config: Config, options: DaemonOptions): Prom
     await backend.start()
     started.push(async () => backend.stop())
 
-    const resolver = new Resolver({ backend, clock, logger })
+    const metrics = new Metrics({ processMetrics: true })
+    const cache = new ResolveCache({ store: createStore(config.cache.url, config.dataDir), clock, logger, metrics, maxIdentities: config.cache.maxIdentities })
+    await cache.start()
+    started.push(async () => cache.stop())
+
+    const resolver = new Resolver({ backend, clock, logger, cache, metrics, expiredGraceMs: config.cache.expiredGraceMs })
     started.push(() => { resolver.stop() })
-    const identities = new Identities({ dataDir: config.dataDir, backend, clock, logger, ...(node === undefined ? {} : { peerId: node.peerId.toString() }) })
+    const identities = new Identities({
+      dataDir: config.dataDir,
+      backend,
+      clock,
+      logger,
+      ...(node === undefined ? {} : { peerId: node.peerId.toString() }),
+      onPublished: async (name, record) => {
+        await cache.pin(name.id, 'own')
+        await resolver.offer(name, record)
+      }
+    })
+    for (const { did } of identities.list()) await cache.pin(parseDid(did).id, 'own')
     if (options.passphrase !== undefined) {
       for (const { name } of identities.list()) {
         await identities.unlockRoot(name, options.passphrase).catch((err: Error) => {
@@ -94,7 +123,40 @@ export async function startDaemon (config: Config, options: DaemonOptions): Prom
     started.push(() => { clearInterval(timer) })
     republish()
 
-    const app = createApp({ startedAtMs: clock(), now: clock, resolver })
+    const keeper = new Keeper({
+      backend,
+      cache,
+      clock,
+      logger,
+      metrics,
+      intervalMs: config.cache.keeperIntervalMs,
+      keepResolved: config.cache.keepResolved,
+      fetch: async did => resolver.resolve(did),
+      ...(options.keeperTickMs === undefined ? {} : { tickMs: options.keeperTickMs })
+    })
+    keeper.start()
+    started.push(async () => keeper.stop())
+    const pin = async (did: string): Promise<void> => {
+      const name = parseDid(did)
+      await cache.pin(name.id, 'pinned')
+      await resolver.resolve(name.did) // fetch it now, so that it is held while its owner is offline
+    }
+    const unpin = async (did: string): Promise<void> => {
+      const name = parseDid(did)
+      const own = identities.list().some(i => parseDid(i.did).id === name.id)
+      await (own ? cache.pin(name.id, 'own') : cache.unpin(name.id))
+    }
+
+    const app = createApp({
+      startedAtMs: clock(),
+      now: clock,
+      resolver,
+      metrics,
+      routing: {
+        getRecord: async name => resolver.bestRecord(name),
+        putRecord: async (name, record, signal) => resolver.offer(name, record, { signal })
+      }
+    })
     const server = await listen(app, config.http.host, config.http.port)
     started.push(async () => closeServer(server, SHUTDOWN_DEADLINE_MS))
     const address = server.address() as AddressInfo
@@ -105,6 +167,7 @@ export async function startDaemon (config: Config, options: DaemonOptions): Prom
       dataDir: config.dataDir,
       httpUrl,
       backend: backend.kind,
+      cache: cache.store.kind,
       ...(node === undefined ? {} : { peerId: node.peerId.toString(), listen: node.multiaddrs() }),
       identities: identities.list().map(i => i.did)
     }, 'ipidd started')
@@ -118,7 +181,7 @@ export async function startDaemon (config: Config, options: DaemonOptions): Prom
       })()
       return stopping
     }
-    return { config, httpUrl, backend, ...(node === undefined ? {} : { node }), resolver, identities, stop }
+    return { config, httpUrl, backend, ...(node === undefined ? {} : { node }), resolver, identities, cache, keeper, metrics, pin, unpin, stop }
   } catch (err) {
     await unwind()
     throw err

@@ -11,8 +11,19 @@ describe('configuration', () => {
       dataDir: '/home/alice/.ipidd',
       http: { host: '127.0.0.1', port: 8080 },
       logLevel: 'info',
-      ipfs: { backend: 'embedded', listen: ['/ip4/0.0.0.0/tcp/4001'], announce: [], bootstrap: [], network: 'local' }
+      ipfs: { backend: 'embedded', listen: ['/ip4/0.0.0.0/tcp/4001'], announce: [], bootstrap: [], network: 'local' },
+      cache: { maxIdentities: 100_000, expiredGraceMs: 24 * 3_600_000, keepResolved: false, keeperIntervalMs: 4 * 3_600_000 }
     })
+  })
+
+  it('cache settings from the environment and flags, validated', () => {
+    const env = { HOME: '/home/alice', IPIDD_CACHE_URL: 'redis://127.0.0.1:6379', IPIDD_CACHE_MAX: '500', IPIDD_KEEP_RESOLVED: 'yes' }
+    expect(loadConfig({ env }).cache).toMatchObject({ url: 'redis://127.0.0.1:6379', maxIdentities: 500, keepResolved: true })
+    expect(loadConfig({ env, flags: { cache: { url: 'postgres://u@db/ipidd', maxIdentities: 7 } } }).cache).toMatchObject({ url: 'postgres://u@db/ipidd', maxIdentities: 7 })
+    expect(() => loadConfig({ env: { HOME: '/h', IPIDD_CACHE_URL: 'mysql://x' } })).toThrow(/cache\.url.*sqlite:, redis:/)
+    expect(() => loadConfig({ env: { HOME: '/h', IPIDD_CACHE_MAX: 'many' } })).toThrow(/IPIDD_CACHE_MAX: "many" is not a whole number/)
+    expect(() => loadConfig({ env: { HOME: '/h', IPIDD_KEEP_RESOLVED: 'maybe' } })).toThrow(/IPIDD_KEEP_RESOLVED/)
+    expect(() => loadConfig({ env: { HOME: '/h' }, flags: { cache: { maxIdentities: 0 } } })).toThrow(/cache\.maxIdentities/)
   })
 
   it('layers defaults < file < environment < flags', () => {

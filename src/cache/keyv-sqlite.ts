@@ -23,7 +23,7 @@ export class NodeSqliteKeyvAdapter extends EventEmitter implements KeyvStoreAdap
     if (!/^[a-z_][a-z0-9_]*$/.test(table)) throw new Error(`invalid table name ${table}`)
     this.db = db
     this.opts = { dialect: 'sqlite', table }
-    db.exec(`CREATE TABLE IF NOT EXISTS ${table} (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID`)
+    db.exec(`CREATE TABLE IF NOT EXISTS ${table} (key TEXT PRIMARY KEY, value TEXT NOT NULL)`)
     this.select = db.prepare(`SELECT value FROM ${table} WHERE key = ?`)
     this.upsert = db.prepare(`INSERT INTO ${table} (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`)
     this.remove = db.prepare(`DELETE FROM ${table} WHERE key = ?`)

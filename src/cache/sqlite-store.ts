@@ -32,8 +32,9 @@ export class SqliteStore implements CacheStore {
       db.exec(`PRAGMA busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`)
       db.exec('PRAGMA journal_mode = WAL')
       db.exec('PRAGMA synchronous = NORMAL')
+      // Rowid tables: rows of a few KiB would overflow the pages of WITHOUT ROWID ones (measured: twice the size).
       db.exec(`CREATE TABLE IF NOT EXISTS names (
-        id TEXT PRIMARY KEY, token TEXT NOT NULL, entry TEXT NOT NULL, used_ms INTEGER NOT NULL) WITHOUT ROWID`)
+        id TEXT PRIMARY KEY, token TEXT NOT NULL, entry TEXT NOT NULL, used_ms INTEGER NOT NULL)`)
       db.exec('CREATE INDEX IF NOT EXISTS names_used ON names (used_ms)')
       db.exec('CREATE TABLE IF NOT EXISTS pins (id TEXT PRIMARY KEY, kind TEXT NOT NULL) WITHOUT ROWID')
       const integrity = db.prepare('PRAGMA quick_check').get() as { quick_check: string } | undefined

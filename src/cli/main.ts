@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs'
 import { Command, InvalidArgumentError } from 'commander'
-import { ConfigError, list, loadConfig, parsePort } from '../config.ts'
+import { ConfigError, list, loadConfig, parseCount, parsePort } from '../config.ts'
 import { DaemonStartError, startDaemon } from '../daemon.ts'
 import { createLogger } from '../log.ts'
 import { VERSION } from '../version.ts'
@@ -27,6 +27,9 @@ interface DaemonFlags {
   bootstrap?: string[]
   network?: string
   kuboUrl?: string
+  cacheUrl?: string
+  cacheMax?: number
+  keepResolved?: boolean
 }
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, ...list(value)]
@@ -52,6 +55,11 @@ program.command('daemon')
   .option('--bootstrap <multiaddr>', 'peer to connect to at start (with /p2p/<id>), repeatable', collect)
   .option('--network <profile>', 'local (default: dial only --bootstrap peers) or public (join the public IPFS network)')
   .option('--kubo-url <url>', 'use a Kubo node over its RPC API instead of the embedded node')
+  .option('--cache-url <url>', 'cache store: sqlite:<file>, redis://…, postgres://… (default SQLite in the data directory)')
+  .option('--cache-max <n>', 'most identities the cache holds; own and pinned ones are never evicted (default 100000)', (v: string) => {
+    try { return parseCount(v, '--cache-max') } catch (err) { throw new InvalidArgumentError((err as Error).message) }
+  })
+  .option('--keep-resolved', 'the keeper republishes every identity resolved in the last day, not only own and pinned ones')
   .addHelpText('after', [
     '',
     'The passphrase in IPIDD_PASSPHRASE, if set, unlocks held identities so their records are republished.',
@@ -60,7 +68,8 @@ program.command('daemon')
     '  $ ipid daemon',
     '  $ ipid daemon --data-dir ./node-a --http-port 8081 --listen /ip4/127.0.0.1/tcp/4002',
     '  $ ipid daemon --bootstrap /ip4/192.0.2.7/tcp/4001/p2p/12D3KooW…',
-    '  $ ipid daemon --kubo-url http://127.0.0.1:5001'
+    '  $ ipid daemon --kubo-url http://127.0.0.1:5001',
+    '  $ ipid daemon --cache-url redis://127.0.0.1:6379 --keep-resolved'
   ].join('\n'))
   .action(async (flags: DaemonFlags) => { await runDaemon(flags) })
 
@@ -78,6 +87,11 @@ async function runDaemon (flags: DaemonFlags): Promise<void> {
       ...(flags.bootstrap === undefined ? {} : { bootstrap: flags.bootstrap }),
       ...(flags.network === undefined ? {} : { network: flags.network }),
       ...(flags.kuboUrl === undefined ? {} : { backend: 'kubo', kuboUrl: flags.kuboUrl })
+    },
+    cache: {
+      ...(flags.cacheUrl === undefined ? {} : { url: flags.cacheUrl }),
+      ...(flags.cacheMax === undefined ? {} : { maxIdentities: flags.cacheMax }),
+      ...(flags.keepResolved === true ? { keepResolved: true } : {})
     }
   }
   const config = loadConfig({ flags: input, ...(flags.config === undefined ? {} : { configFile: flags.config }), fileExists: existsSync })

@@ -1,9 +1,13 @@
 /**
- * The HTTP application: liveness and DID resolution. Routes read their dependencies from the context object
+ * The HTTP application: liveness, DID resolution, metrics and the delegated routing IPNS API. Routes read their dependencies from the context object
  * built once by the daemon, so tests build an app with another context and nothing is global.
  */
 import express from 'express'
+import { METRICS_CONTENT_TYPE } from '../metrics.ts'
 import { VERSION } from '../version.ts'
+import { routingRouter } from './routing-v1.ts'
+import type { RoutingContext } from './routing-v1.ts'
+import type { Metrics } from '../metrics.ts'
 import type { DidResolutionResult, ResolveOptions } from '../resolver/resolver.ts'
 import type { Express } from 'express'
 
@@ -13,6 +17,9 @@ export interface AppContext {
   startedAtMs: number
   now: () => number
   resolver?: { resolve: (did: string, options?: ResolveOptions) => Promise<DidResolutionResult> }
+  metrics?: Metrics
+  /** The Delegated Routing V1 IPNS API over the cache. */
+  routing?: RoutingContext
 }
 
 /** HTTP status of a resolution error code (W3C DID Resolution, HTTPS binding). */
@@ -35,6 +42,13 @@ export function createApp (ctx: AppContext): Express {
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok', service: 'ipidd', version: VERSION, uptimeSeconds: Math.floor((ctx.now() - ctx.startedAtMs) / 1000) })
   })
+  const { metrics, routing } = ctx
+  if (metrics !== undefined) {
+    app.get('/metrics', (_req, res, next) => {
+      metrics.text().then(text => { res.type(METRICS_CONTENT_TYPE).send(text) }, next)
+    })
+  }
+  if (routing !== undefined) app.use(routingRouter(routing))
   const { resolver } = ctx
   if (resolver !== undefined) {
     app.get('/1.0/identifiers/:did', (req, res, next) => {

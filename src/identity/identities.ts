@@ -25,6 +25,7 @@ import { systemClock } from '../did/time.ts'
 import { DEFAULT_RECORD_TTL_MS, DEFAULT_RECORD_VALIDITY_MS, createRecord, validateRecord } from '../ipns/record.ts'
 import { KeystoreError, openKey, readKeyFile, sealKey, writeFileAtomic } from './keystore.ts'
 import { OperationError } from '../errors.ts'
+import type { IpidName } from '../did/identifier.ts'
 import type { KeySpec, ServiceEndpoint, ServiceSpec, VerificationRelationship } from '../did/document.ts'
 import type { Clock } from '../did/time.ts'
 import type { DecodedVersionNode } from '../did/version-node.ts'
@@ -85,6 +86,8 @@ export interface IdentitiesInit {
   ttlMs?: number
   /** The daemon's libp2p PeerId: new identities list it as a service, so peers can find and authenticate it. */
   peerId?: string
+  /** Called with every record signed, before it goes to the network (the daemon stores it in its cache). */
+  onPublished?: (name: IpidName, record: Uint8Array) => Promise<void>
 }
 
 /** The fragment and type of the service entry naming the daemon's libp2p node. */
@@ -123,6 +126,7 @@ export class Identities {
   private readonly validityMs: number
   private readonly ttlMs: number
   private readonly peerId?: string
+  private readonly onPublished?: (name: IpidName, record: Uint8Array) => Promise<void>
   /** Root keys unlocked during this run, for republishing without asking again. Never written anywhere. */
   private readonly unlockedRoots = new Map<string, Ed25519PrivateKey>()
   private readonly locks = new Map<string, Promise<unknown>>()
@@ -136,6 +140,7 @@ export class Identities {
     this.validityMs = init.validityMs ?? DEFAULT_RECORD_VALIDITY_MS
     this.ttlMs = init.ttlMs ?? DEFAULT_RECORD_TTL_MS
     if (init.peerId !== undefined) this.peerId = init.peerId
+    if (init.onPublished !== undefined) this.onPublished = init.onPublished
   }
 
   list (): IdentitySummary[] {
@@ -339,6 +344,9 @@ export class Identities {
   private async publish (file: IdentityFile, root: Ed25519PrivateKey, sequence: bigint): Promise<void> {
     const record = await createRecord({ privateKey: root, value: CID.parse(file.head), sequence, validUntilMs: this.clock() + this.validityMs, ttlMs: this.ttlMs })
     writeFileAtomic(this.identityPath(file.name), JSON.stringify({ ...file, sequence: sequence.toString() }, null, 2))
+    await this.onPublished?.(parseDid(file.did), record.bytes).catch((err: Error) => {
+      this.logger?.warn({ did: file.did, err: err.message }, 'the new record could not be stored in the cache')
+    })
     await this.backend.putRecord(parseDid(file.did), record.bytes, { signal: AbortSignal.timeout(30_000) })
   }
 

@@ -22,13 +22,24 @@ export interface IpfsBackend {
   getBlock: (cid: CID, options?: AbortOptions) => Promise<Uint8Array>
   /** Puts a marshalled IPNS record on the network (DHT and IPNS over pubsub). */
   putRecord: (name: IpidName, record: Uint8Array, options?: AbortOptions) => Promise<void>
-  /** The best record the network has for a name. Throws `RecordNotFoundError` when none arrives in time. */
-  getRecord: (name: IpidName, options?: AbortOptions) => Promise<Uint8Array>
+  /**
+   * The best record the network has for a name (or, unless `networkOnly`, kept locally from earlier).
+   * Throws `RecordNotFoundError` when none arrives in time.
+   */
+  getRecord: (name: IpidName, options?: GetRecordOptions) => Promise<Uint8Array>
   /**
    * Calls `onRecord` with every record for `name` that arrives over IPNS pubsub, until the returned function is
    * called. Records are unvalidated.
    */
   subscribe: (name: IpidName, onRecord: (record: Uint8Array) => void) => () => void
+}
+
+export interface GetRecordOptions extends AbortOptions {
+  /**
+   * Only a record that peers answered with: never one kept locally when no peer answers. The resolver asks
+   * so, because its cache already holds what was seen before and a local copy is no proof of freshness.
+   */
+  networkOnly?: boolean
 }
 
 export class BlockNotFoundError extends Error {

@@ -216,16 +216,17 @@ export async function createEmbeddedNode (options: EmbeddedNodeOptions): Promise
     async getRecord (name: IpidName, callOptions = {}) {
       const routingKey = routingKeyOf(name)
       const local = await localRecord(routingKey)
+      const fallback = callOptions.networkOnly === true ? undefined : local
       if (p2p().getConnections().length === 0) {
-        if (local !== undefined) return local
-        throw new RecordNotFoundError(`no record for ${name.did}: no peers, and none kept locally`)
+        if (fallback !== undefined) return fallback
+        throw new RecordNotFoundError(`no record for ${name.did}: no peers${callOptions.networkOnly === true ? '' : ', and none kept locally'}`)
       }
       try {
         const found = await helia.routing.get(routingKey, callOptions)
         await keepLocally(routingKey, found)
         return (await localRecord(routingKey)) ?? found
       } catch (err) {
-        if (local !== undefined) return local
+        if (fallback !== undefined) return fallback
         throw new RecordNotFoundError(`no record for ${name.did}: ${(err as Error).message}`, { cause: err })
       }
     },

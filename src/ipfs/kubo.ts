@@ -73,8 +73,10 @@ export function createKuboBackend (options: KuboBackendOptions): IpfsBackend {
     },
 
     async getRecord (name, callOptions = {}) {
+      // Kubo answers from its own routing: nothing local to leave out, and the client must not see the flag.
+      const { networkOnly: _networkOnly, ...rpcOptions } = callOptions
       try {
-        for await (const event of client.routing.get(`/ipns/${name.id}`, callOptions)) {
+        for await (const event of client.routing.get(`/ipns/${name.id}`, rpcOptions)) {
           if (event.name === 'VALUE') return event.value
         }
       } catch (err) {

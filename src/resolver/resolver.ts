@@ -255,7 +255,7 @@ export class Resolver {
     const run = this.limited(async () => {
       let record: Uint8Array
       try {
-        record = await this.backend.getRecord(name, { signal })
+        record = await this.backend.getRecord(name, { signal, networkOnly: true })
       } catch (err) {
         this.metrics?.networkLookups.inc({ outcome: 'not_found' })
         throw err
