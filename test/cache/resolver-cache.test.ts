@@ -18,7 +18,7 @@ import { createRecord } from '../../src/ipns/record.ts'
 import { Metrics } from '../../src/metrics.ts'
 import { Resolver } from '../../src/resolver/resolver.ts'
 import { DAY_MS, HOUR_MS, buildChain, seededKey, testIdentity } from '../helpers/fixtures.ts'
-import { publishVersion, startMesh, stopAll } from '../helpers/network.ts'
+import { eventually, publishVersion, startMesh, stopAll } from '../helpers/network.ts'
 import { serviceUrl } from '../helpers/services.ts'
 import type { CacheStore } from '../../src/cache/store.ts'
 import type { DecodedVersionNode } from '../../src/did/version-node.ts'
@@ -183,6 +183,33 @@ describe('resolver with the backup cache', () => {
     expect(await again.offer(name, records[3]!)).toBe('refused')
     expect((await again.resolve(id.did)).didDocumentMetadata.versionId).toBe(chain[5]!.cid.toString())
     again.stop()
+    await cache.stop()
+  })
+})
+
+describe('rollback by the network', () => {
+  it('a valid lower record arriving by the DHT and by pubsub after sequence 5 changes nothing', async () => {
+    nowMs = Date.now()
+    const id = await testIdentity(660)
+    const chain = await buildChain(id, 6, nowMs - 10 * HOUR_MS)
+    const records = await publishChain(chain, id.root)
+    const metrics = new Metrics()
+    const cache = await sqliteCache(metrics)
+    const resolver = new Resolver({ backend: c, cache, clock, deadlineMs: 5000, metrics }) // watches over pubsub
+    const name = parseDid(id.did)
+    expect(await resolver.offer(name, records[5]!)).toBe('accepted')
+    await resolver.resolve(id.did, { noCache: true }).catch(() => undefined) // subscribes; the DHT has nothing yet
+
+    // The only record on the network is sequence 3: A puts it on the DHT and publishes it over pubsub.
+    await a.putRecord(name, records[3]!, { signal: AbortSignal.timeout(5000) })
+    await eventually(async () => /source="pubsub"/.test(await metrics.text()) ? true : undefined)
+    const looked = await resolver.resolve(id.did, { noCache: true })
+    expect(looked.didDocumentMetadata.versionId).toBe(chain[5]!.cid.toString())
+    const text = await metrics.text()
+    expect(text).toMatch(/ipidd_rollbacks_refused_total\{kind="rollback",source="pubsub"\} 1/)
+    expect(text).toMatch(/ipidd_rollbacks_refused_total\{kind="rollback",source="network"\} [1-9]/)
+    expect((await cache.read(name.id))?.entry?.sequence).toBe(5n)
+    resolver.stop()
     await cache.stop()
   })
 })
