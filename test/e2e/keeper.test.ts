@@ -113,5 +113,15 @@ describe('the keeper keeps an offline owner resolvable', () => {
     expect(response.status).toBe(200)
     expect(body.didDocument).toEqual(chain[1]!.node.document)
     expect(body.didResolutionMetadata).toMatchObject({ stale: true })
+
+    // Everything above is visible to Prometheus.
+    const metrics = await fetch(`${b.httpUrl}/metrics`)
+    expect(metrics.status).toBe(200)
+    expect(metrics.headers.get('content-type')).toMatch(/^text\/plain/)
+    const text = await metrics.text()
+    for (const series of ['ipidd_cache_hits_total', 'ipidd_stale_answers_total{why="stale"}', 'ipidd_network_lookups_total',
+      'ipidd_rollbacks_refused_total{kind="rollback",source="offer"}', 'ipidd_keeper_republishes_total', 'ipidd_cache_store_seconds_bucket', 'ipidd_process_cpu_seconds_total']) {
+      expect(text).toContain(series)
+    }
   })
 })
