@@ -19,6 +19,7 @@ import { createFirstVersion } from '../src/did/version-node.ts'
 import { createEmbeddedNode } from '../src/ipfs/helia.ts'
 import { createRecord } from '../src/ipns/record.ts'
 import { Resolver } from '../src/resolver/resolver.ts'
+import { latencyRow } from './harness.ts'
 import { documentWithAuthKey, multikeyOf, testIdentity } from '../test/helpers/fixtures.ts'
 import { publishVersion, startMesh, stopAll } from '../test/helpers/network.ts'
 
@@ -28,17 +29,8 @@ const LARGE = 100_000
 const SMALL = 1_000
 const LOOKUPS = 5_000
 
-function percentiles (samples: number[]): { p50: number, p99: number } {
-  const sorted = [...samples].sort((a, b) => a - b)
-  const at = (q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0
-  return { p50: at(0.5), p99: at(0.99) }
-}
 
-const row = (name: string, samples: number[], baseline?: number[]): string => {
-  const { p50, p99 } = percentiles(samples)
-  const ratio = baseline === undefined ? '' : (p50 / percentiles(baseline).p50).toFixed(3)
-  return `| ${name} | ${samples.length} | ${p50.toFixed(3)} | ${p99.toFixed(3)} | ${ratio} |`
-}
+const latencyRow3 = (name: string, samples: number[], baseline?: number[]): string => latencyRow(name, samples, baseline, 3)
 
 async function timed (op: () => Promise<unknown>): Promise<number> {
   const t = performance.now()
@@ -97,10 +89,10 @@ async function resolveLatencies (dir: string): Promise<string[]> {
     '',
     '| operation | samples | p50 ms | p99 ms | ratio to cold resolve |',
     '| --- | ---: | ---: | ---: | ---: |',
-    row('cold network resolve (record + block + chain + document, stored in SQLite)', cold),
-    row('warm cache hit (verified state in memory, within TTL)', warm, cold),
-    row('cache hit after restart (read from SQLite, record and chain verified again)', fromStore, cold),
-    row('network gone, past TTL: stale answer from the cache', staleGone, cold),
+    latencyRow3('cold network resolve (record + block + chain + document, stored in SQLite)', cold),
+    latencyRow3('warm cache hit (verified state in memory, within TTL)', warm, cold),
+    latencyRow3('cache hit after restart (read from SQLite, record and chain verified again)', fromStore, cold),
+    latencyRow3('network gone, past TTL: stale answer from the cache', staleGone, cold),
     ''
   ]
 }
@@ -192,9 +184,9 @@ async function atScale (dir: string): Promise<string[]> {
     '',
     '| operation | samples | p50 ms | p99 ms | ratio to baseline |',
     '| --- | ---: | ---: | ---: | ---: |',
-    row(`baseline: lookup at ${SMALL.toLocaleString('en')} identities`, smallLookups),
-    row(`lookup at ${LARGE.toLocaleString('en')} identities`, largeLookups, smallLookups),
-    row(`verified resolve from the store at ${LARGE.toLocaleString('en')} (fresh resolver memory)`, verified, smallLookups),
+    latencyRow3(`baseline: lookup at ${SMALL.toLocaleString('en')} identities`, smallLookups),
+    latencyRow3(`lookup at ${LARGE.toLocaleString('en')} identities`, largeLookups, smallLookups),
+    latencyRow3(`verified resolve from the store at ${LARGE.toLocaleString('en')} (fresh resolver memory)`, verified, smallLookups),
     '',
     `- Bytes on disk per identity: ${perIdentity(largePath, LARGE - evicted.length).toLocaleString('en')} at ${(LARGE - evicted.length).toLocaleString('en')} identities ` +
       `(${perIdentity(smallPath, SMALL).toLocaleString('en')} at ${SMALL.toLocaleString('en')}); file + WAL after a checkpoint.`,

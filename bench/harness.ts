@@ -36,3 +36,17 @@ export function row (m: Measurement, baseline?: Measurement): string {
 }
 
 export const TABLE_HEAD = '| operation | ops/s | p50 µs | p99 µs | ratio to baseline |\n| --- | ---: | ---: | ---: | ---: |'
+
+/** p50 and p99 of latency samples (ms). */
+export function percentiles (samples: number[]): { p50: number, p99: number } {
+  const sorted = [...samples].sort((a, b) => a - b)
+  const at = (q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0
+  return { p50: at(0.5), p99: at(0.99) }
+}
+
+/** A table row of latency samples in ms; the ratio is p50 over the baseline's p50, measured in the same run. */
+export function latencyRow (name: string, samples: number[], baseline?: number[], digits = 1): string {
+  const { p50, p99 } = percentiles(samples)
+  const ratio = baseline === undefined ? '' : (p50 / percentiles(baseline).p50).toFixed(digits + 1)
+  return `| ${name} | ${samples.length} | ${p50.toFixed(digits)} | ${p99.toFixed(digits)} | ${ratio} |`
+}

@@ -10,22 +10,12 @@ import { createFirstVersion, createNextVersion } from '../src/did/version-node.t
 import { parseDid } from '../src/did/identifier.ts'
 import { createRecord } from '../src/ipns/record.ts'
 import { Resolver } from '../src/resolver/resolver.ts'
+import { latencyRow } from './harness.ts'
 import { documentWithAuthKey, multikeyOf, testIdentity } from '../test/helpers/fixtures.ts'
 import { publishVersion, startMesh, stopAll } from '../test/helpers/network.ts'
 
 const SAMPLES = 40
 
-function percentiles (samples: number[]): { p50: number, p99: number } {
-  const sorted = [...samples].sort((a, b) => a - b)
-  const at = (q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0
-  return { p50: at(0.5), p99: at(0.99) }
-}
-
-const row = (name: string, samples: number[], baseline?: number[]): string => {
-  const { p50, p99 } = percentiles(samples)
-  const ratio = baseline === undefined ? '' : (p50 / percentiles(baseline).p50).toFixed(2)
-  return `| ${name} | ${samples.length} | ${p50.toFixed(1)} | ${p99.toFixed(1)} | ${ratio} |`
-}
 
 export async function networkBenchmarks (): Promise<string> {
   const [a, c] = await startMesh(2)
@@ -88,10 +78,10 @@ export async function networkBenchmarks (): Promise<string> {
       '',
       '| operation | samples | p50 ms | p99 ms | ratio to baseline |',
       '| --- | ---: | ---: | ---: | ---: |',
-      row('baseline: DHT record fetch of a fresh name', rawFetch),
-      row('cold resolve (record + block + chain + document)', coldResolve, rawFetch),
-      row('baseline: raw IPNS pubsub delivery', rawPubsub),
-      row('publish-to-visible: putRecord → resolver answers the new version', visible, rawPubsub),
+      latencyRow('baseline: DHT record fetch of a fresh name', rawFetch),
+      latencyRow('cold resolve (record + block + chain + document)', coldResolve, rawFetch),
+      latencyRow('baseline: raw IPNS pubsub delivery', rawPubsub),
+      latencyRow('publish-to-visible: putRecord → resolver answers the new version', visible, rawPubsub),
       ''
     ].join('\n')
   } finally {
