@@ -13,6 +13,7 @@
  */
 import { CID } from 'multiformats/cid'
 import { ForkError, IpidError, InvalidRecordError } from '../errors.ts'
+import { describeHistory } from '../did/changes.ts'
 import { walkChain, versionAtTime } from '../did/history.ts'
 import { equivalentDids, parseDid } from '../did/identifier.ts'
 import { normaliseLegacyDocument } from '../did/legacy.ts'
@@ -20,6 +21,7 @@ import { classifyPublished } from '../did/published.ts'
 import { formatTime, systemClock } from '../did/time.ts'
 import { BlockNotFoundError, RecordNotFoundError } from '../ipfs/backend.ts'
 import { compareRecords, recordValueCid, validateRecord } from '../ipns/record.ts'
+import type { HistoryEntry } from '../did/changes.ts'
 import type { DidDocument } from '../did/document.ts'
 import type { VerifiedHead } from '../did/history.ts'
 import type { IpidName } from '../did/identifier.ts'
@@ -197,6 +199,17 @@ export class Resolver {
     } finally {
       this.metrics?.resolveSeconds.observe({ answer }, (performance.now() - startedMs) / 1000)
     }
+  }
+
+  /**
+   * The verified version history of a DID, newest first, after a resolve (so it is as fresh as an answer
+   * would be). Empty for a legacy document, which has no chain; `result` carries any resolution error.
+   */
+  async history (did: string, options: Pick<ResolveOptions, 'noCache'> = {}): Promise<{ result: DidResolutionResult, entries: HistoryEntry[] }> {
+    const result = await this.resolve(did, options.noCache === true ? { noCache: true } : {})
+    if (result.didResolutionMetadata.error !== undefined) return { result, entries: [] }
+    const chain = this.states.get(parseDid(did).id)?.chain
+    return { result, entries: chain === undefined ? [] : describeHistory(chain) }
   }
 
   /**

@@ -1,0 +1,63 @@
+/**
+ * `POST /1.0/verify`: verifies a JWT issued by a did:ipid with did-jwt over ipidd's own resolver, so that apps
+ * without a DID library can check signed posts and logins. The audience and proof purpose are parameters,
+ * as in did-jwt; the answer says which key signed and which version of the issuer's document held it.
+ */
+import { verifyJWT } from 'did-jwt'
+import { Resolver as DidResolver } from 'did-resolver'
+import express from 'express'
+import { z } from 'zod'
+import type { Router } from 'express'
+import type { ResolverRegistry } from 'did-resolver'
+
+/** A JWT for a login or a post is a few KiB; the body carries one and two short parameters. */
+export const MAX_VERIFY_BODY_BYTES = 64 * 1024
+export const MAX_JWT_LENGTH = 32 * 1024
+
+const bodySchema = z.strictObject({
+  jwt: z.string().min(1).max(MAX_JWT_LENGTH),
+  audience: z.string().min(1).max(2048).optional(),
+  proofPurpose: z.enum(['authentication', 'assertionMethod', 'capabilityInvocation', 'capabilityDelegation']).optional()
+})
+
+export interface VerifyContext {
+  /** `getResolver(resolver)` of src/resolver/driver.ts. */
+  registry: ResolverRegistry
+}
+
+export function verifyRouter (ctx: VerifyContext): Router {
+  const router = express.Router()
+  const didResolver = new DidResolver(ctx.registry)
+  router.post('/1.0/verify', express.json({ limit: MAX_VERIFY_BODY_BYTES }), (req, res, next) => {
+    const parsed = bodySchema.safeParse(req.body)
+    if (!parsed.success) {
+      problem(res, 400, 'Bad Request', `the body must be {"jwt": string, "audience"?: string, "proofPurpose"?: ${bodySchema.shape.proofPurpose.unwrap().options.join('|')}}`)
+      return
+    }
+    const { jwt, audience, proofPurpose } = parsed.data
+    verifyJWT(jwt, { resolver: didResolver, ...(audience === undefined ? {} : { audience }), ...(proofPurpose === undefined ? {} : { proofPurpose }) })
+      .then(verified => {
+        res.set('cache-control', 'no-store').json({
+          verified: true,
+          issuer: verified.issuer,
+          signer: verified.signer.id,
+          versionId: verified.didResolutionResult.didDocumentMetadata.versionId,
+          payload: verified.payload
+        })
+      }, (err: unknown) => {
+        // did-jwt's messages start with a stable code (`invalid_signature: …`, `invalid_audience: …`).
+        const message = err instanceof Error ? err.message : String(err)
+        const code = /^([a-z_]+):/.exec(message)?.[1] ?? 'invalid_jwt'
+        if (code === 'resolver_error' && /internalError/.test(message)) { next(err); return }
+        // Not a 2xx, so that a client that only checks the status cannot mistake a forgery for a success.
+        res.status(422).set('cache-control', 'no-store').type('application/problem+json').send(JSON.stringify({
+          type: 'about:blank', title: 'The JWT did not verify', status: 422, detail: message.slice(0, 500), reason: code, verified: false
+        }))
+      })
+  })
+  return router
+}
+
+function problem (res: express.Response, status: number, title: string, detail: string): void {
+  res.status(status).type('application/problem+json').send(JSON.stringify({ type: 'about:blank', title, status, detail }))
+}
