@@ -8,6 +8,7 @@ import { ResolveCache } from './cache/cache.ts'
 import { Keeper } from './cache/keeper.ts'
 import { createStore } from './cache/stores.ts'
 import { parseDid } from './did/identifier.ts'
+import { AdminTokenError, loadOrCreateAdminToken } from './http/admin-token.ts'
 import { createApp } from './http/app.ts'
 import { Metrics } from './metrics.ts'
 import { systemClock } from './did/time.ts'
@@ -68,6 +69,14 @@ export async function startDaemon (config: Config, options: DaemonOptions): Prom
   const clock = options.clock ?? systemClock
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 })
   const releaseLock = acquireLock(config.dataDir)
+  let adminToken: string
+  try {
+    adminToken = loadOrCreateAdminToken(config.dataDir)
+  } catch (err) {
+    releaseLock()
+    if (err instanceof AdminTokenError) throw new DaemonStartError(err.message, { cause: err })
+    throw err
+  }
   const started: Array<() => Promise<void> | void> = [releaseLock]
   const unwind = async (): Promise<void> => {
     for (const stopPart of started.reverse()) await stopPart()
@@ -136,15 +145,15 @@ export async function startDaemon (config: Config, options: DaemonOptions): Prom
     })
     keeper.start()
     started.push(async () => keeper.stop())
+    const own = (id: string): boolean => identities.list().some(i => parseDid(i.did).id === id)
     const pin = async (did: string): Promise<void> => {
       const name = parseDid(did)
-      await cache.pin(name.id, 'pinned')
+      await cache.pin(name.id, own(name.id) ? 'own' : 'pinned')
       await resolver.resolve(name.did) // fetch it now, so that it is held while its owner is offline
     }
     const unpin = async (did: string): Promise<void> => {
       const name = parseDid(did)
-      const own = identities.list().some(i => parseDid(i.did).id === name.id)
-      await (own ? cache.pin(name.id, 'own') : cache.unpin(name.id))
+      await (own(name.id) ? cache.pin(name.id, 'own') : cache.unpin(name.id))
     }
 
     const app = createApp({
@@ -155,6 +164,15 @@ export async function startDaemon (config: Config, options: DaemonOptions): Prom
       routing: {
         getRecord: async name => resolver.bestRecord(name),
         putRecord: async (name, record, signal) => resolver.offer(name, record, { signal })
+      },
+      admin: {
+        token: adminToken,
+        identities,
+        pin,
+        unpin,
+        logger,
+        pins: async () => (await cache.pins()).map(p => ({ did: `did:ipid:${p.id}`, kind: p.kind })),
+        keeper: () => ({ ...(keeper.last === undefined ? {} : { last: keeper.last }), intervalMs: config.cache.keeperIntervalMs })
       }
     })
     const server = await listen(app, config.http.host, config.http.port)

@@ -5,7 +5,9 @@
 import express from 'express'
 import { METRICS_CONTENT_TYPE } from '../metrics.ts'
 import { VERSION } from '../version.ts'
+import { ADMIN_API_PREFIX, adminRouter } from './admin.ts'
 import { routingRouter } from './routing-v1.ts'
+import type { AdminContext } from './admin.ts'
 import type { RoutingContext } from './routing-v1.ts'
 import type { Metrics } from '../metrics.ts'
 import type { DidResolutionResult, ResolveOptions } from '../resolver/resolver.ts'
@@ -20,6 +22,8 @@ export interface AppContext {
   metrics?: Metrics
   /** The Delegated Routing V1 IPNS API over the cache. */
   routing?: RoutingContext
+  /** The admin API (loopback and bearer token) the CLI uses. */
+  admin?: AdminContext
 }
 
 /** HTTP status of a resolution error code (W3C DID Resolution, HTTPS binding). */
@@ -64,6 +68,7 @@ export function createApp (ctx: AppContext): Express {
       }, next)
     })
   }
+  if (ctx.admin !== undefined) app.use(ADMIN_API_PREFIX, adminRouter(ctx.admin))
   app.use((_req, res) => {
     res.status(404).type('application/problem+json').json({ type: 'about:blank', title: 'Not Found', status: 404 })
   })

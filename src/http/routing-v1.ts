@@ -5,7 +5,7 @@
  * valid; a PUT never rolls a name back.
  */
 import express from 'express'
-import { IpidError } from '../errors.ts'
+import { InvalidRecordError, IpidError } from '../errors.ts'
 import { parseDid } from '../did/identifier.ts'
 import { MAX_RECORD_BYTES } from '../ipns/record.ts'
 import type { IpidName } from '../did/identifier.ts'
@@ -15,6 +15,8 @@ import type { Request, Response, Router } from 'express'
 export const IPNS_RECORD_MEDIA_TYPE = 'application/vnd.ipfs.ipns-record'
 /** Deadline of one routing request, lookups and block fetches included. */
 export const ROUTING_REQUEST_DEADLINE_MS = 15_000
+/** What a client is told to wait before retrying a PUT whose content could not be fetched yet. */
+export const RETRY_AFTER_S = 5
 /** Longest a client may cache an answer (the record's TTL is used when shorter). */
 export const ROUTING_MAX_AGE_S = 300
 
@@ -66,11 +68,23 @@ export function routingRouter (ctx: RoutingContext): Router {
         }
         res.status(200).end()
       }, (err: unknown) => {
-        if (err instanceof IpidError) {
+        if (err instanceof InvalidRecordError) {
           problem(res, 400, 'Bad Request', `invalid record: ${err.message}`, err.reason)
-          return
+        } else if (err instanceof IpidError && err.code === 'invalidDidDocument') {
+          problem(res, 400, 'Bad Request', `the record points at content that is not a valid did:ipid version: ${err.message}`, err.reason)
+        } else if (err instanceof IpidError && err.code === 'notFound') {
+          // The record may be fine, but what it points at could not be fetched to verify it: try again later.
+          res.set('retry-after', String(RETRY_AFTER_S))
+          problem(res, 503, 'Service Unavailable', `the record could not be verified yet: ${err.message}`, err.reason)
+        } else if (err instanceof IpidError && err.reason === 'cache_contention') {
+          res.set('retry-after', '1')
+          problem(res, 503, 'Service Unavailable', err.message, err.reason)
+        } else if (isAbort(err)) {
+          res.set('retry-after', String(RETRY_AFTER_S))
+          problem(res, 503, 'Service Unavailable', 'the record could not be verified before the deadline')
+        } else {
+          next(err)
         }
-        next(err)
       })
     })
 
@@ -88,6 +102,11 @@ export function routingRouter (ctx: RoutingContext): Router {
     next(err)
   })
   return router
+}
+
+function isAbort (err: unknown): boolean {
+  const name = (err as Error | undefined)?.name
+  return name === 'AbortError' || name === 'TimeoutError'
 }
 
 function nameOf (req: Request, res: Response): IpidName | undefined {

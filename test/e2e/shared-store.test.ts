@@ -53,16 +53,23 @@ describe.each(stores)('two daemons sharing one %s cache', (_kind, url) => {
       for (const version of chain) await a.putBlock(version.cid, version.bytes)
       const records = await Promise.all(chain.map(async (v, i) =>
         (await createRecord({ privateKey: id.root, value: v.cid, sequence: BigInt(i), validUntilMs: Date.now() + 7 * DAY_MS })).bytes))
-      const put = async (target: Daemon, record: Uint8Array): Promise<number> => (await fetch(`${target.httpUrl}/routing/v1/ipns/${name.id}`, {
-        method: 'PUT', headers: { 'content-type': 'application/vnd.ipfs.ipns-record' }, body: record
-      })).status
+      // As a well-behaved client: a 503 (content not fetched in time on a busy machine) is retried.
+      const put = async (target: Daemon, record: Uint8Array): Promise<number> => {
+        for (let attempt = 0; ; attempt++) {
+          const status = (await fetch(`${target.httpUrl}/routing/v1/ipns/${name.id}`, {
+            method: 'PUT', headers: { 'content-type': 'application/vnd.ipfs.ipns-record' }, body: record
+          })).status
+          if (status !== 503 || attempt === 4) return status
+          await new Promise(resolve => setTimeout(resolve, 200))
+        }
+      }
       const shuffled = records.map((r, i) => ({ r, key: (i * 7 + round * 5) % VERSIONS })).sort((x, y) => x.key - y.key).map(x => x.r)
       const statuses = await Promise.all([
         ...shuffled.map(async r => put(b1, r)),
         ...[...shuffled].reverse().map(async r => put(b2, r))
       ])
       // Every PUT is either stored (200) or refused as a rollback (409): nothing fails, nothing else.
-      expect(statuses.every(s => s === 200 || s === 409)).toBe(true)
+      expect(statuses.filter(s => s !== 200 && s !== 409)).toEqual([])
       expect(statuses.filter(s => s === 200).length).toBeGreaterThan(0)
 
       for (const target of [b1, b2]) {

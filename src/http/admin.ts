@@ -1,0 +1,356 @@
+/**
+ * The admin API the CLI uses, mounted by the app at `/admin/v1` (ADMIN_API_PREFIX): identities (create, list,
+ * show, services, keys, deactivate), pins and the keeper's status.
+ *
+ * Every request, in this order:
+ * 1. from a loopback address (127.0.0.0/8, ::1, ::ffff:127.x), unless `allowRemote` — else 403;
+ * 2. `Authorization: Bearer <token>` (admin-token.ts), compared in constant time — else 401 with
+ *    `WWW-Authenticate: Bearer`;
+ * 3. only then is a body read: JSON, at most ADMIN_JSON_LIMIT_BYTES, checked against a strict schema (an
+ *    unknown member is refused, so a misspelt option never goes unnoticed).
+ * No CORS header is ever sent, so a web page cannot call this API even on the same machine, and every answer
+ * is `Cache-Control: no-store`. Passphrases travel only in JSON bodies, never in the URL; no answer and no log
+ * line carries a passphrase, a private key or a key file (answers name public keys only).
+ *
+ * Errors are RFC 9457 problem documents with ipidd's stable `reason` (and `code` for an IpidError):
+ * 400 invalid input, 401 no or wrong token, 403 not loopback or wrong passphrase, 404 unknown identity / service
+ * / key / pin, 409 conflicts with the identity's state, 413 body too large, 500 anything else (no detail).
+ * A wrong passphrase is 403, not 401: the request is authenticated (the token is right) but the caller
+ * cannot use these keys, and 401 stays reserved for the token, so a client can tell "run with the token" from
+ * "wrong passphrase".
+ *
+ * Routes (paths relative to the mount point):
+ *   GET    /identities                           → 200 { identities: IdentitySummary[] }
+ *   POST   /identities                           { name, passphrase, services?, prerotation? } → 201 IdentitySummary
+ *   GET    /identities/{name}                    → 200 IdentityDetail
+ *   POST   /identities/{name}/services           { passphrase, service: { fragment, type, serviceEndpoint } } → 201 ChangeResult
+ *   DELETE /identities/{name}/services/{frag}    { passphrase } → 200 ChangeResult
+ *   POST   /identities/{name}/keys               { passphrase, purposes? } → 201 ChangeResult (added: [fragment])
+ *   DELETE /identities/{name}/keys/{frag}        { passphrase } → 200 ChangeResult
+ *   POST   /identities/{name}/keys/rotate        { passphrase, purpose? } → 200 ChangeResult
+ *   POST   /identities/{name}/deactivate         { passphrase } → 200 ChangeResult
+ *   GET    /pins                                 → 200 { pins: [{ did, kind }] }
+ *   PUT    /pins/{did}                           → 201 (newly pinned) | 200 (already pinned, or own) { did, kind }
+ *   DELETE /pins/{did}                           → 204 | 404 not_pinned | 409 own_identity
+ *   GET    /keeper                               → 200 { intervalMs, last: KeeperRound | null }
+ * Every change signs a new version; with pre-rotation (the default) each one also moves the update key to the
+ * committed next key, so there is no separate update-key rotation route.
+ */
+import { STATUS_CODES } from 'node:http'
+import { BlockList, isIPv4, isIPv6 } from 'node:net'
+import express from 'express'
+import { z } from 'zod'
+import { MAX_SERVICES, MAX_SERVICE_ENDPOINTS, MAX_SERVICE_TYPES, MAX_URI_LENGTH, VERIFICATION_RELATIONSHIPS } from '../did/document.ts'
+import { parseDid } from '../did/identifier.ts'
+import { InvalidDidError, InvalidDocumentError, IpidError, OperationError } from '../errors.ts'
+import { MAX_PASSPHRASE_LENGTH } from '../identity/keystore.ts'
+import { tokensEqual } from './admin-token.ts'
+import type { KeeperRound } from '../cache/keeper.ts'
+import type { Change, ChangeResult, Identities, IdentityFile, IdentitySummary } from '../identity/identities.ts'
+import type { Logger } from '../log.ts'
+import type { NextFunction, Request, Response, Router } from 'express'
+
+/** Where the app mounts this router. */
+export const ADMIN_API_PREFIX = '/admin/v1'
+/**
+ * Largest JSON body accepted. The largest legitimate body is a create with services, and a whole DID document
+ * is at most 32 KiB (MAX_DOCUMENT_BYTES); twice that leaves room for JSON escaping and the passphrase.
+ */
+export const ADMIN_JSON_LIMIT_BYTES = 64 * 1024
+/** Service fragments: short and safe in a DID URL and in a URL path. */
+export const SERVICE_FRAGMENT_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
+const PROBLEM_MEDIA_TYPE = 'application/problem+json'
+const MAX_ERROR_ISSUES = 5
+
+export interface AdminContext {
+  token: string
+  identities: Identities
+  pin: (did: string) => Promise<void>
+  unpin: (did: string) => Promise<void>
+  pins: () => Promise<Array<{ did: string, kind: 'own' | 'pinned' }>>
+  keeper: () => { last?: KeeperRound, intervalMs: number }
+  /** Allow requests from non-loopback addresses (default false). */
+  allowRemote?: boolean
+  /** Refused requests (warn) and internal errors (error); never bodies, headers or key material. */
+  logger?: Logger
+}
+
+/** What `GET /identities/{name}` shows: the summary, the public keys and the services. */
+export interface IdentityDetail extends IdentitySummary {
+  /** Whether every version commits to the next update key. */
+  prerotation: boolean
+  keys: Array<{ fragment: string, publicKeyMultibase: string, purposes: string[] }>
+  services: Array<{ fragment: string, type: string | string[], serviceEndpoint: unknown }>
+}
+
+/** A refusal with an HTTP status and a stable reason; the error middleware turns it into a problem document. */
+export class AdminError extends Error {
+  readonly status: number
+  readonly reason: string
+
+  constructor (status: number, reason: string, message: string) {
+    super(message)
+    this.name = 'AdminError'
+    this.status = status
+    this.reason = reason
+  }
+}
+
+/** HTTP status of each OperationError reason a request can cause; unlisted reasons are 500. */
+const OPERATION_STATUS: Readonly<Record<string, number>> = {
+  bad_name: 400,
+  weak_passphrase: 400,
+  passphrase_too_long: 400,
+  wrong_passphrase: 403,
+  unknown_identity: 404,
+  unknown_service: 404,
+  unknown_key: 404,
+  exists: 409,
+  duplicate: 409,
+  deactivated: 409,
+  missing_key: 409
+}
+
+const passphrase = z.string().min(1).max(MAX_PASSPHRASE_LENGTH)
+const uri = z.string().min(1).max(MAX_URI_LENGTH)
+const endpointObject = z.record(z.string(), z.unknown())
+const serviceSchema = z.strictObject({
+  fragment: z.string().regex(SERVICE_FRAGMENT_RE, 'a fragment is 1–64 letters, digits, ".", "_" or "-"'),
+  type: z.union([uri, z.array(uri).min(1).max(MAX_SERVICE_TYPES)]),
+  serviceEndpoint: z.union([uri, endpointObject, z.array(z.union([uri, endpointObject])).min(1).max(MAX_SERVICE_ENDPOINTS)])
+})
+const relationship = z.enum(VERIFICATION_RELATIONSHIPS)
+const createSchema = z.strictObject({
+  name: z.string().min(1).max(64),
+  passphrase,
+  services: z.array(serviceSchema).max(MAX_SERVICES).optional(),
+  prerotation: z.boolean().optional()
+})
+const passphraseOnly = z.strictObject({ passphrase })
+const addServiceSchema = z.strictObject({ passphrase, service: serviceSchema })
+const addKeySchema = z.strictObject({ passphrase, purposes: z.array(relationship).min(1).max(VERIFICATION_RELATIONSHIPS.length).optional() })
+const rotateKeySchema = z.strictObject({ passphrase, purpose: relationship.optional() })
+
+const loopback = new BlockList()
+loopback.addSubnet('127.0.0.0', 8, 'ipv4')
+loopback.addAddress('::1', 'ipv6')
+
+/** True for 127.0.0.0/8, ::1 and IPv4-mapped 127.x (`::ffff:127.0.0.1`); false for anything else or nothing. */
+export function isLoopbackAddress (address: string | undefined): boolean {
+  if (address === undefined) return false
+  const ipv4 = /^::ffff:([0-9.]+)$/i.exec(address)?.[1] ?? address
+  try {
+    if (isIPv4(ipv4)) return loopback.check(ipv4, 'ipv4')
+    if (isIPv6(address)) return loopback.check(address, 'ipv6')
+  } catch {}
+  return false
+}
+
+export function adminRouter (ctx: AdminContext): Router {
+  const router = express.Router()
+  const { identities } = ctx
+
+  router.use((req, res, next) => {
+    res.set('cache-control', 'no-store')
+    const remoteAddress = req.socket.remoteAddress
+    if (ctx.allowRemote !== true && !isLoopbackAddress(remoteAddress)) {
+      ctx.logger?.warn({ remoteAddress, path: req.path }, 'admin request refused: not from a loopback address')
+      problem(res, 403, 'the admin API answers loopback clients only', { reason: 'not_loopback' })
+      return
+    }
+    const presented = /^Bearer +(\S+) *$/i.exec(req.get('authorization') ?? '')?.[1]
+    if (presented === undefined || !tokensEqual(presented, ctx.token)) {
+      if (presented !== undefined) ctx.logger?.warn({ remoteAddress, path: req.path }, 'admin request refused: wrong token')
+      res.set('www-authenticate', presented === undefined ? 'Bearer realm="ipidd-admin"' : 'Bearer realm="ipidd-admin", error="invalid_token"')
+      problem(res, 401, presented === undefined ? 'an admin token is required (Authorization: Bearer …)' : 'the admin token is wrong', { reason: 'unauthorized' })
+      return
+    }
+    next()
+  })
+  // Bodies are read only once the caller is authenticated.
+  router.use(express.json({ limit: ADMIN_JSON_LIMIT_BYTES }))
+
+  /** The identities held: `{ identities: IdentitySummary[] }`, sorted by name. */
+  router.get('/identities', (_req, res) => {
+    res.json({ identities: identities.list() })
+  })
+
+  /** Creates an identity and publishes its first version: 201 IdentitySummary; 409 `exists`, 400 `bad_name`. */
+  router.post('/identities', async (req, res) => {
+    const body = parseBody(createSchema, req.body)
+    const created = await identities.create({
+      name: body.name,
+      passphrase: body.passphrase,
+      ...(body.services === undefined ? {} : { services: body.services }),
+      ...(body.prerotation === undefined ? {} : { prerotation: body.prerotation })
+    })
+    res.status(201).location(`${req.baseUrl}/identities/${created.name}`).json(created)
+  })
+
+  /** One identity: summary, public keys, services (IdentityDetail); 404 `unknown_identity`. */
+  router.get('/identities/:name', (req, res) => {
+    res.json(detailOf(identities.get(req.params.name)))
+  })
+
+  /** Adds a service: 201 ChangeResult; 409 `duplicate` when the fragment is taken. */
+  router.post('/identities/:name/services', async (req, res) => {
+    const body = parseBody(addServiceSchema, req.body)
+    const result = await identities.change(req.params.name, body.passphrase, { kind: 'add-service', service: body.service })
+    res.status(201).location(`${req.baseUrl}/identities/${result.name}/services/${body.service.fragment}`).json(changeOf(result))
+  })
+
+  /** Removes a service: 200 ChangeResult; 404 `unknown_service`. */
+  router.delete('/identities/:name/services/:fragment', async (req, res) => {
+    await change(req, res, { kind: 'remove-service', fragment: req.params.fragment })
+  })
+
+  /** Adds an authentication key (default purposes: authentication, assertionMethod): 201 ChangeResult. */
+  router.post('/identities/:name/keys', async (req, res) => {
+    const body = parseBody(addKeySchema, req.body)
+    const result = await identities.change(req.params.name, body.passphrase, { kind: 'add-key', ...(body.purposes === undefined ? {} : { purposes: body.purposes }) })
+    res.status(201).location(`${req.baseUrl}/identities/${result.name}/keys/${result.added[0] ?? ''}`).json(changeOf(result))
+  })
+
+  /** Replaces the first key with `purpose` (default authentication) by a new one with the same purposes: 200 ChangeResult. */
+  router.post('/identities/:name/keys/rotate', async (req, res) => {
+    const body = parseBody(rotateKeySchema, req.body)
+    const result = await identities.change(req.params.name, body.passphrase, { kind: 'rotate-key', ...(body.purpose === undefined ? {} : { purpose: body.purpose }) })
+    res.json(changeOf(result))
+  })
+
+  /** Removes a key from the document: 200 ChangeResult; 404 `unknown_key`. */
+  router.delete('/identities/:name/keys/:fragment', async (req, res) => {
+    await change(req, res, { kind: 'remove-key', fragment: req.params.fragment })
+  })
+
+  /** Deactivates the DID for good: 200 ChangeResult; later changes are 409 `deactivated`. */
+  router.post('/identities/:name/deactivate', async (req, res) => {
+    await change(req, res, { kind: 'deactivate' })
+  })
+
+  /** Identities kept regardless of use: `{ pins: [{ did, kind: 'own' | 'pinned' }] }`. */
+  router.get('/pins', async (_req, res) => {
+    res.json({ pins: await ctx.pins() })
+  })
+
+  /**
+   * Pins a DID (fetched now, then kept by the keeper): 201 when newly pinned, 200 when it already was; an own
+   * identity is always kept and stays `own` (200).
+   */
+  router.put('/pins/:did', async (req, res) => {
+    const name = parseDid(req.params.did)
+    if (ownIds(identities).has(name.id)) {
+      res.json({ did: name.did, kind: 'own' })
+      return
+    }
+    const already = (await pinnedIds(ctx)).has(name.id)
+    await ctx.pin(name.did)
+    res.status(already ? 200 : 201).json({ did: name.did, kind: 'pinned' })
+  })
+
+  /** Unpins a DID: 204; 404 `not_pinned`; 409 `own_identity` (the daemon's own are always kept). */
+  router.delete('/pins/:did', async (req, res) => {
+    const name = parseDid(req.params.did)
+    if (ownIds(identities).has(name.id)) throw new AdminError(409, 'own_identity', `${name.did} is held by this daemon and always kept`)
+    if (!(await pinnedIds(ctx)).has(name.id)) throw new AdminError(404, 'not_pinned', `${name.did} is not pinned`)
+    await ctx.unpin(name.did)
+    res.status(204).end()
+  })
+
+  /** The keeper: its interval and the last round (`null` before the first). */
+  router.get('/keeper', (_req, res) => {
+    const { last, intervalMs } = ctx.keeper()
+    res.json({ intervalMs, last: last ?? null })
+  })
+
+  router.use((_req, res) => {
+    problem(res, 404, 'no such admin resource', { reason: 'not_found' })
+  })
+
+  router.use((err: unknown, req: Request, res: Response, next: NextFunction) => {
+    if (res.headersSent) {
+      next(err)
+      return
+    }
+    const { status, detail, reason, code } = describeError(err)
+    if (status >= 500) {
+      // The message only: ipidd's messages name the problem without key material; bodies are never logged.
+      ctx.logger?.error({ method: req.method, path: req.baseUrl + req.path, err: err instanceof Error ? `${err.name}: ${err.message}` : 'non-error thrown' }, 'admin request failed')
+    }
+    problem(res, status, detail, { ...(reason === undefined ? {} : { reason }), ...(code === undefined ? {} : { code }) })
+  })
+
+  async function change (req: Request<{ name: string }>, res: Response, what: Change): Promise<void> {
+    const body = parseBody(passphraseOnly, req.body)
+    res.json(changeOf(await identities.change(req.params.name, body.passphrase, what)))
+  }
+
+  return router
+}
+
+function parseBody<T> (schema: z.ZodType<T>, body: unknown): T {
+  if (body === undefined) throw new AdminError(400, 'invalid_request', 'the body must be a JSON object (Content-Type: application/json)')
+  const parsed = schema.safeParse(body)
+  if (parsed.success) return parsed.data
+  // Zod's messages name the path and the expectation, never the value (a value may be the passphrase).
+  const issues = parsed.error.issues.slice(0, MAX_ERROR_ISSUES).map(i => `${i.path.length === 0 ? 'body' : i.path.join('.')}: ${i.message}`)
+  throw new AdminError(400, 'invalid_request', issues.join('; '))
+}
+
+function describeError (err: unknown): { status: number, detail: string, reason?: string, code?: string } {
+  if (err instanceof AdminError) return { status: err.status, detail: err.message, reason: err.reason }
+  if (err instanceof OperationError) {
+    const status = OPERATION_STATUS[err.reason] ?? 500
+    return { status, detail: status < 500 ? err.message : 'internal error', reason: err.reason }
+  }
+  if (err instanceof InvalidDocumentError || err instanceof InvalidDidError) {
+    return { status: 400, detail: err.message, reason: err.reason, code: err.code }
+  }
+  if (err instanceof IpidError) return { status: 500, detail: 'internal error', reason: err.reason, code: err.code }
+  // body-parser: never its message, which may quote the body (and so the passphrase).
+  const parser = err as { type?: unknown, status?: unknown }
+  if (parser.type === 'entity.too.large') return { status: 413, detail: `the body is larger than ${ADMIN_JSON_LIMIT_BYTES} bytes`, reason: 'body_too_large' }
+  if (typeof parser.status === 'number' && parser.status >= 400 && parser.status < 500 && typeof parser.type === 'string') {
+    return { status: parser.status === 415 ? 415 : 400, detail: 'the body must be valid JSON (application/json, UTF-8)', reason: 'invalid_json' }
+  }
+  return { status: 500, detail: 'internal error' }
+}
+
+/** An RFC 9457 problem document. */
+function problem (res: Response, status: number, detail: string, extra: { reason?: string, code?: string } = {}): void {
+  res.status(status).type(PROBLEM_MEDIA_TYPE).send(JSON.stringify({ type: 'about:blank', title: STATUS_CODES[status] ?? 'Error', status, detail, ...extra }))
+}
+
+function detailOf (file: IdentityFile): IdentityDetail {
+  return {
+    name: file.name,
+    did: file.did,
+    versionId: file.head,
+    version: file.version,
+    deactivated: file.deactivated,
+    prerotation: file.keys.next !== undefined,
+    keys: file.keys.auth.map(k => ({ fragment: k.fragment, publicKeyMultibase: k.publicKey, purposes: [...k.purposes] })),
+    services: file.services.map(s => ({ fragment: s.fragment, type: s.type, serviceEndpoint: s.serviceEndpoint }))
+  }
+}
+
+/** A ChangeResult with its fields named, so that nothing added to the type later leaks out unreviewed. */
+function changeOf (result: ChangeResult): ChangeResult {
+  const { name, did, versionId, version, deactivated, previousVersionId, added, removed } = result
+  return { name, did, versionId, version, deactivated, previousVersionId, added, removed }
+}
+
+function ownIds (identities: Identities): Set<string> {
+  return new Set(identities.list().map(i => parseDid(i.did).id))
+}
+
+async function pinnedIds (ctx: AdminContext): Promise<Set<string>> {
+  const ids = new Set<string>()
+  for (const pin of await ctx.pins()) {
+    if (pin.kind !== 'pinned') continue
+    try {
+      ids.add(parseDid(pin.did).id)
+    } catch {}
+  }
+  return ids
+}
