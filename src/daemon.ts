@@ -163,7 +163,8 @@ export async function startDaemon (config: Config, options: DaemonOptions): Prom
       metrics,
       routing: {
         getRecord: async name => resolver.bestRecord(name),
-        putRecord: async (name, record, signal) => resolver.offer(name, record, { signal })
+        putRecord: async (name, record, signal) => resolver.offer(name, record, { signal }),
+        logger
       },
       admin: {
         token: adminToken,
