@@ -161,6 +161,7 @@ export async function startDaemon (config: Config, options: DaemonOptions): Prom
       now: clock,
       resolver,
       metrics,
+      testIdentifiers: () => identities.list().map(i => i.did),
       routing: {
         getRecord: async name => resolver.bestRecord(name),
         putRecord: async (name, record, signal) => resolver.offer(name, record, { signal }),

@@ -6,38 +6,37 @@ import express from 'express'
 import { METRICS_CONTENT_TYPE } from '../metrics.ts'
 import { VERSION } from '../version.ts'
 import { ADMIN_API_PREFIX, adminRouter } from './admin.ts'
+import { historyRouter } from './history.ts'
+import { resolutionRouter } from './resolution.ts'
 import { routingRouter } from './routing.ts'
+import { verifyRouter } from './verify.ts'
+import { getResolver } from '../resolver/driver.ts'
+import { statusOf } from '../resolver/wire.ts'
 import type { AdminContext } from './admin.ts'
 import type { RoutingContext } from './routing.ts'
 import type { Metrics } from '../metrics.ts'
+import type { HistoryEntry } from '../did/changes.ts'
 import type { DidResolutionResult, ResolveOptions } from '../resolver/resolver.ts'
+
+export { DID_RESOLUTION_MEDIA_TYPE } from './resolution.ts'
+export { statusOf } from '../resolver/wire.ts'
 import type { Express } from 'express'
 
-export const DID_RESOLUTION_MEDIA_TYPE = 'application/did-resolution'
 
 export interface AppContext {
   startedAtMs: number
   now: () => number
-  resolver?: { resolve: (did: string, options?: ResolveOptions) => Promise<DidResolutionResult> }
+  resolver?: {
+    resolve: (did: string, options?: ResolveOptions) => Promise<DidResolutionResult>
+    history?: (did: string, options?: { noCache?: boolean }) => Promise<{ result: DidResolutionResult, entries: HistoryEntry[] }>
+  }
+  /** DIDs listed at /1.0/testIdentifiers (the daemon's own). */
+  testIdentifiers?: () => string[]
   metrics?: Metrics
   /** The Delegated Routing V1 IPNS API over the cache. */
   routing?: RoutingContext
   /** The admin API (loopback and bearer token) the CLI uses. */
   admin?: AdminContext
-}
-
-/** HTTP status of a resolution error code (W3C DID Resolution, HTTPS binding). */
-export function statusOf (result: DidResolutionResult): number {
-  switch (result.didResolutionMetadata.error) {
-    case undefined: return result.didDocumentMetadata.deactivated === true ? 410 : 200
-    case 'invalidDid':
-    case 'invalidDidUrl':
-    case 'invalidOptions': return 400
-    case 'notFound': return 404
-    case 'representationNotSupported': return 406
-    case 'methodNotSupported': return 501
-    default: return 500
-  }
 }
 
 export function createApp (ctx: AppContext): Express {
@@ -55,18 +54,10 @@ export function createApp (ctx: AppContext): Express {
   if (routing !== undefined) app.use(routingRouter(routing))
   const { resolver } = ctx
   if (resolver !== undefined) {
-    app.get('/1.0/identifiers/:did', (req, res, next) => {
-      const query = req.query as Record<string, unknown>
-      const text = (key: string): string | undefined => typeof query[key] === 'string' ? query[key] : undefined
-      const options: ResolveOptions = {
-        ...(text('versionId') === undefined ? {} : { versionId: text('versionId')! }),
-        ...(text('versionTime') === undefined ? {} : { versionTime: text('versionTime')! }),
-        ...(text('noCache') === 'true' ? { noCache: true } : {})
-      }
-      resolver.resolve(req.params.did, options).then(result => {
-        res.status(statusOf(result)).type(DID_RESOLUTION_MEDIA_TYPE).send(JSON.stringify(result))
-      }, next)
-    })
+    app.use(resolutionRouter({ resolve: async (did, options) => resolver.resolve(did, options), testIdentifiers: ctx.testIdentifiers ?? (() => []) }))
+    const { history } = resolver
+    if (history !== undefined) app.use(historyRouter({ history: async (did, options) => history.call(resolver, did, options), statusOf }))
+    app.use(verifyRouter({ registry: getResolver(resolver) }))
   }
   if (ctx.admin !== undefined) app.use(ADMIN_API_PREFIX, adminRouter(ctx.admin))
   app.use((_req, res) => {

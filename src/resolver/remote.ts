@@ -4,6 +4,7 @@
  */
 import { IpidError } from '../errors.ts'
 import { errorResult } from './resolver.ts'
+import { fromWireResult } from './wire.ts'
 import type { DidResolutionResult, ResolveOptions } from './resolver.ts'
 
 /** How long one remote resolution may take, unless the caller gives a deadline. */
@@ -31,7 +32,7 @@ export function remoteResolver (baseUrl: string): { resolve: (did: string, optio
         if (body === null || typeof body !== 'object' || typeof body.didResolutionMetadata !== 'object') {
           throw new Error(`HTTP ${response.status} without a resolution result`)
         }
-        return { didDocument: body.didDocument ?? null, didResolutionMetadata: body.didResolutionMetadata ?? {}, didDocumentMetadata: body.didDocumentMetadata ?? {} }
+        return fromWireResult({ didDocument: body.didDocument ?? null, didResolutionMetadata: body.didResolutionMetadata ?? {}, didDocumentMetadata: body.didDocumentMetadata ?? {} })
       } catch (err) {
         return errorResult(new IpidError('internalError', 'remote_unavailable', `the remote resolver at ${base} did not answer: ${(err as Error).message}`))
       }

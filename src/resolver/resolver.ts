@@ -472,6 +472,7 @@ export class Resolver {
       stale,
       ...(expired ? { expired: true } : {}),
       recordExpires: formatTime(state.record.validUntilMs),
+      recordTtl: Math.round(state.record.ttlMs / 1000),
       ...(state.forks.length > 0 ? { forkEvidence: state.forks } : {})
     }
     const common = { canonicalId: name.did, equivalentId: equivalentDids(name) }

@@ -44,7 +44,10 @@ describe('remote resolution', () => {
   it('answers errors with their HTTP status and the resolution result', async () => {
     const invalid = await fetch(`${daemon.httpUrl}/1.0/identifiers/${encodeURIComponent('did:ipid:nope!')}`)
     expect(invalid.status).toBe(400)
-    expect(((await invalid.json()) as { didResolutionMetadata: { error: string } }).didResolutionMetadata.error).toBe('invalidDid')
+    expect(((await invalid.json()) as { didResolutionMetadata: { error: unknown } }).didResolutionMetadata.error)
+      .toMatchObject({ type: 'https://www.w3.org/ns/did#INVALID_DID', title: 'Invalid DID' })
+    // The remote client turns the problem object back into the in-process shape.
+    expect((await remoteResolver(daemon.httpUrl).resolve('did:ipid:nope!')).didResolutionMetadata).toMatchObject({ error: 'invalidDid', reason: expect.any(String) })
     const other = await fetch(`${daemon.httpUrl}/1.0/identifiers/${encodeURIComponent('did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK')}`)
     expect(other.status).toBe(501)
     const down = remoteResolver('http://127.0.0.1:1')
