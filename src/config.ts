@@ -8,6 +8,7 @@ import { join, resolve } from 'node:path'
 import { z } from 'zod'
 import { DEFAULT_KEEPER_INTERVAL_MS } from './cache/keeper.ts'
 import { DEFAULT_MAX_IDENTITIES } from './cache/store.ts'
+import { RATE_LIMIT_BURST, RATE_LIMIT_REQUESTS_PER_WINDOW, RATE_LIMIT_WINDOW_MS } from './http/protect.ts'
 import { DEFAULT_EXPIRED_GRACE_MS } from './resolver/resolver.ts'
 
 export const DEFAULT_HTTP_HOST = '127.0.0.1'
@@ -29,8 +30,14 @@ export const configSchema = z.strictObject({
   dataDir: z.string().min(1),
   http: z.strictObject({
     host: z.string().min(1),
-    port: z.number().int().min(0).max(65535)
-  }),
+    port: z.number().int().min(0).max(65535),
+    /** Proxies whose X-Forwarded-For is believed: false, a hop count, or addresses/subnets ('loopback', '10.0.0.0/8'). */
+    trustProxy: z.union([z.literal(false), z.number().int().min(1).max(16), z.array(z.string().min(1)).min(1).max(64)]),
+    tlsCertFile: z.string().min(1).optional(),
+    tlsKeyFile: z.string().min(1).optional(),
+    rateLimitPerMinute: z.number().int().min(1).max(1_000_000),
+    rateLimitBurst: z.number().int().min(1).max(100_000)
+  }).refine(h => (h.tlsCertFile === undefined) === (h.tlsKeyFile === undefined), { message: 'TLS needs both http.tlsCertFile and http.tlsKeyFile (IPIDD_TLS_CERT, IPIDD_TLS_KEY)' }),
   logLevel: z.enum(logLevels),
   ipfs: z.strictObject({
     /** `embedded` (Helia in this process) or `kubo` (a Kubo node over its RPC API). */
@@ -58,7 +65,7 @@ export type Config = z.infer<typeof configSchema>
 /** The parts of a configuration a file, the environment or flags may set. */
 export type ConfigInput = {
   dataDir?: string
-  http?: { host?: string, port?: number }
+  http?: { host?: string, port?: number, trustProxy?: false | number | string[], tlsCertFile?: string, tlsKeyFile?: string, rateLimitPerMinute?: number, rateLimitBurst?: number }
   logLevel?: string
   ipfs?: { backend?: string, kuboUrl?: string, listen?: string[], announce?: string[], bootstrap?: string[], network?: string }
   cache?: { url?: string, maxIdentities?: number, expiredGraceMs?: number, keepResolved?: boolean, keeperIntervalMs?: number }
@@ -74,7 +81,13 @@ export class ConfigError extends Error {
 export function defaultConfig (env: NodeJS.ProcessEnv = process.env): Config {
   return {
     dataDir: join(env.HOME ?? homedir(), '.ipidd'),
-    http: { host: DEFAULT_HTTP_HOST, port: DEFAULT_HTTP_PORT },
+    http: {
+      host: DEFAULT_HTTP_HOST,
+      port: DEFAULT_HTTP_PORT,
+      trustProxy: false,
+      rateLimitPerMinute: RATE_LIMIT_REQUESTS_PER_WINDOW * 60_000 / RATE_LIMIT_WINDOW_MS,
+      rateLimitBurst: RATE_LIMIT_BURST
+    },
     logLevel: 'info',
     ipfs: { backend: 'embedded', listen: [...DEFAULT_LISTEN], announce: [], bootstrap: [], network: 'local' },
     cache: { maxIdentities: DEFAULT_MAX_IDENTITIES, expiredGraceMs: DEFAULT_EXPIRED_GRACE_MS, keepResolved: false, keeperIntervalMs: DEFAULT_KEEPER_INTERVAL_MS }
@@ -87,6 +100,10 @@ export function configFromEnv (env: NodeJS.ProcessEnv): ConfigInput {
   if (env.IPIDD_DATA !== undefined && env.IPIDD_DATA !== '') input.dataDir = env.IPIDD_DATA
   if (env.IPIDD_HTTP_HOST !== undefined && env.IPIDD_HTTP_HOST !== '') input.http = { ...input.http, host: env.IPIDD_HTTP_HOST }
   if (env.IPIDD_HTTP_PORT !== undefined && env.IPIDD_HTTP_PORT !== '') input.http = { ...input.http, port: parsePort(env.IPIDD_HTTP_PORT, 'IPIDD_HTTP_PORT') }
+  if (nonEmpty(env.IPIDD_TRUST_PROXY)) input.http = { ...input.http, trustProxy: parseTrustProxy(env.IPIDD_TRUST_PROXY, 'IPIDD_TRUST_PROXY') }
+  if (nonEmpty(env.IPIDD_TLS_CERT)) input.http = { ...input.http, tlsCertFile: env.IPIDD_TLS_CERT }
+  if (nonEmpty(env.IPIDD_TLS_KEY)) input.http = { ...input.http, tlsKeyFile: env.IPIDD_TLS_KEY }
+  if (nonEmpty(env.IPIDD_RATE_LIMIT)) input.http = { ...input.http, rateLimitPerMinute: parseCount(env.IPIDD_RATE_LIMIT, 'IPIDD_RATE_LIMIT') }
   if (env.IPIDD_LOG_LEVEL !== undefined && env.IPIDD_LOG_LEVEL !== '') input.logLevel = env.IPIDD_LOG_LEVEL
   const ipfs: NonNullable<ConfigInput['ipfs']> = {}
   if (nonEmpty(env.IPIDD_KUBO_URL)) { ipfs.backend = 'kubo'; ipfs.kuboUrl = env.IPIDD_KUBO_URL }
@@ -110,6 +127,13 @@ function nonEmpty (value: string | undefined): value is string {
 /** Comma- or whitespace-separated list. */
 export function list (value: string): string[] {
   return value.split(/[\s,]+/).filter(v => v !== '')
+}
+
+export function parseTrustProxy (text: string, where: string): false | number | string[] {
+  if (/^(0|false|no|off)$/i.test(text)) return false
+  if (/^\d{1,2}$/.test(text)) return Number(text)
+  if (/^(true|yes|on)$/i.test(text)) throw new ConfigError(`${where}: trusting every proxy lets any client choose its address; give a hop count or the proxies' addresses`)
+  return list(text)
 }
 
 export function parseCount (text: string, where: string): number {
@@ -145,7 +169,16 @@ export function mergeConfig (base: Config, ...layers: ConfigInput[]): Config {
     const issue = parsed.error.issues[0]
     throw new ConfigError(`invalid configuration at "${issue?.path.join('.') ?? ''}": ${issue?.message ?? 'invalid'}`)
   }
-  return { ...parsed.data, dataDir: resolve(parsed.data.dataDir) }
+  const { http } = parsed.data
+  return {
+    ...parsed.data,
+    dataDir: resolve(parsed.data.dataDir),
+    http: {
+      ...http,
+      ...(http.tlsCertFile === undefined ? {} : { tlsCertFile: resolve(http.tlsCertFile) }),
+      ...(http.tlsKeyFile === undefined ? {} : { tlsKeyFile: resolve(http.tlsKeyFile) })
+    }
+  }
 }
 
 export function readConfigFile (path: string): ConfigInput {

@@ -10,6 +10,9 @@ import { createStore } from './cache/stores.ts'
 import { parseDid } from './did/identifier.ts'
 import { AdminTokenError, loadOrCreateAdminToken } from './http/admin-token.ts'
 import { createApp } from './http/app.ts'
+import { DEFAULT_HTTP_LIMITS, HttpServerError, createHttpServer } from './http/protect.ts'
+import { CID } from 'multiformats/cid'
+import { identity } from 'multiformats/hashes/identity'
 import { Metrics } from './metrics.ts'
 import { systemClock } from './did/time.ts'
 import { Identities } from './identity/identities.ts'
@@ -17,6 +20,7 @@ import { createEmbeddedNode } from './ipfs/helia.ts'
 import { createKuboBackend } from './ipfs/kubo.ts'
 import { Resolver } from './resolver/resolver.ts'
 import { VERSION } from './version.ts'
+import type { HttpLimits } from './http/protect.ts'
 import type { IpfsBackend } from './ipfs/backend.ts'
 import type { EmbeddedNode } from './ipfs/helia.ts'
 import type { Config } from './config.ts'
@@ -30,6 +34,8 @@ export const SHUTDOWN_DEADLINE_MS = 10_000
 /** How often the daemon checks whether its own records need re-signing; jittered by up to a tenth. */
 export const REPUBLISH_CHECK_INTERVAL_MS = 10 * 60 * 1000
 export const LOCK_FILE_NAME = 'daemon.lock'
+/** The raw block of zero bytes as an identity CID: what `/readyz` asks the IPFS backend for. */
+export const READY_PROBE_CID = CID.createV1(0x55, identity.digest(new Uint8Array()))
 
 export class DaemonStartError extends Error {
   constructor (message: string, options?: ErrorOptions) {
@@ -156,9 +162,22 @@ export async function startDaemon (config: Config, options: DaemonOptions): Prom
       await (own(name.id) ? cache.pin(name.id, 'own') : cache.unpin(name.id))
     }
 
+    const limits: HttpLimits = {
+      ...DEFAULT_HTTP_LIMITS,
+      trustProxy: config.http.trustProxy,
+      rateLimit: { ...DEFAULT_HTTP_LIMITS.rateLimit, requestsPerWindow: config.http.rateLimitPerMinute, windowMs: 60_000, burst: config.http.rateLimitBurst }
+    }
     const app = createApp({
       startedAtMs: clock(),
       now: clock,
+      logger,
+      limits,
+      readinessChecks: [
+        // A lookup of an id that is never stored: cheap on every store (count() can be slow on PostgreSQL).
+        { name: 'cache', check: async () => { await cache.store.get('readyz-probe') } },
+        // An identity CID carries its bytes: any backend answers it locally, without the network.
+        { name: 'ipfs', check: async signal => { await backend.getBlock(READY_PROBE_CID, { signal }) } }
+      ],
       resolver,
       metrics,
       testIdentifiers: () => identities.list().map(i => i.did),
@@ -177,11 +196,19 @@ export async function startDaemon (config: Config, options: DaemonOptions): Prom
         keeper: () => ({ ...(keeper.last === undefined ? {} : { last: keeper.last }), intervalMs: config.cache.keeperIntervalMs })
       }
     })
-    const server = await listen(app, config.http.host, config.http.port)
+    let httpServer: Server
+    try {
+      httpServer = createHttpServer(app, { limits, logger, ...(config.http.tlsCertFile === undefined ? {} : { tlsCertFile: config.http.tlsCertFile, tlsKeyFile: config.http.tlsKeyFile }) })
+    } catch (err) {
+      throw err instanceof HttpServerError ? new DaemonStartError(err.message, { cause: err }) : err
+    }
+    const server = await listen(httpServer, config.http.host, config.http.port)
+    // An accept error (EMFILE) must not crash the daemon.
+    server.on('error', (err: Error) => { logger.error({ err: err.message }, 'HTTP server error') })
     started.push(async () => closeServer(server, SHUTDOWN_DEADLINE_MS))
     const address = server.address() as AddressInfo
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
-    const httpUrl = `http://${host}:${address.port}`
+    const httpUrl = `${config.http.tlsCertFile === undefined ? 'http' : 'https'}://${host}:${address.port}`
     logger.info({
       version: VERSION,
       dataDir: config.dataDir,
@@ -208,15 +235,15 @@ export async function startDaemon (config: Config, options: DaemonOptions): Prom
   }
 }
 
-async function listen (app: ReturnType<typeof createApp>, host: string, port: number): Promise<Server> {
+async function listen (server: Server, host: string, port: number): Promise<Server> {
   return new Promise((resolve, reject) => {
-    const server = app.listen(port, host)
     server.once('listening', () => { resolve(server) })
     server.once('error', (err: NodeJS.ErrnoException) => {
       reject(new DaemonStartError(err.code === 'EADDRINUSE'
         ? `HTTP port ${host}:${port} is already in use: stop the other program or set --http-port`
         : `cannot listen on ${host}:${port}: ${err.message}`, { cause: err }))
     })
+    server.listen(port, host)
   })
 }
 

@@ -9,11 +9,21 @@ describe('configuration', () => {
     const config = loadConfig({ env: { HOME: '/home/alice' } })
     expect(config).toEqual({
       dataDir: '/home/alice/.ipidd',
-      http: { host: '127.0.0.1', port: 8080 },
+      http: { host: '127.0.0.1', port: 8080, trustProxy: false, rateLimitPerMinute: 600, rateLimitBurst: 100 },
       logLevel: 'info',
       ipfs: { backend: 'embedded', listen: ['/ip4/0.0.0.0/tcp/4001'], announce: [], bootstrap: [], network: 'local' },
       cache: { maxIdentities: 100_000, expiredGraceMs: 24 * 3_600_000, keepResolved: false, keeperIntervalMs: 4 * 3_600_000 }
     })
+  })
+
+  it('HTTP exposure settings: proxies, TLS in pairs, rate limit', () => {
+    const env = { HOME: '/home/alice', IPIDD_TRUST_PROXY: 'loopback, 10.0.0.0/8', IPIDD_RATE_LIMIT: '120', IPIDD_TLS_CERT: 'cert.pem', IPIDD_TLS_KEY: '/etc/ipidd/key.pem' }
+    const http = loadConfig({ env }).http
+    expect(http).toMatchObject({ trustProxy: ['loopback', '10.0.0.0/8'], rateLimitPerMinute: 120, tlsKeyFile: '/etc/ipidd/key.pem' })
+    expect(http.tlsCertFile).toMatch(/^\/.*cert\.pem$/)
+    expect(loadConfig({ env: { HOME: '/h', IPIDD_TRUST_PROXY: '2' } }).http.trustProxy).toBe(2)
+    expect(() => loadConfig({ env: { HOME: '/h', IPIDD_TRUST_PROXY: 'true' } })).toThrow(/lets any client choose its address/)
+    expect(() => loadConfig({ env: { HOME: '/h', IPIDD_TLS_CERT: 'cert.pem' } })).toThrow(/TLS needs both/)
   })
 
   it('cache settings from the environment and flags, validated', () => {
@@ -32,7 +42,7 @@ describe('configuration', () => {
     writeFileSync(file, JSON.stringify({ http: { host: '0.0.0.0', port: 9000 }, logLevel: 'debug' }))
     const env = { HOME: '/home/alice', IPIDD_HTTP_PORT: '9001', IPIDD_DATA: join(dir, 'data') }
     expect(loadConfig({ env, configFile: file })).toMatchObject({ dataDir: join(dir, 'data'), http: { host: '0.0.0.0', port: 9001 }, logLevel: 'debug' })
-    expect(loadConfig({ env, configFile: file, flags: { http: { port: 9002 }, logLevel: 'warn' } }).http).toEqual({ host: '0.0.0.0', port: 9002 })
+    expect(loadConfig({ env, configFile: file, flags: { http: { port: 9002 }, logLevel: 'warn' } }).http).toMatchObject({ host: '0.0.0.0', port: 9002 })
   })
 
   it('IPFS settings: lists from the environment, Kubo chosen by its URL, and a Kubo backend needs one', () => {

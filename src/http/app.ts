@@ -10,6 +10,9 @@ import { historyRouter } from './history.ts'
 import { resolutionRouter } from './resolution.ts'
 import { routingRouter } from './routing.ts'
 import { verifyRouter } from './verify.ts'
+import { DEFAULT_HTTP_LIMITS, notFound, problemErrors, publicCors, rateLimit, readiness, requestIds, securityHeaders, urlLimit } from './protect.ts'
+import type { HttpLimits, ReadinessCheck } from './protect.ts'
+import type { Logger } from '../log.ts'
 import { getResolver } from '../resolver/driver.ts'
 import { statusOf } from '../resolver/wire.ts'
 import type { AdminContext } from './admin.ts'
@@ -37,14 +40,28 @@ export interface AppContext {
   routing?: RoutingContext
   /** The admin API (loopback and bearer token) the CLI uses. */
   admin?: AdminContext
+  logger?: Logger
+  limits?: HttpLimits
+  /** What `/readyz` checks: the IPFS backend and the cache store. */
+  readinessChecks?: ReadinessCheck[]
 }
 
 export function createApp (ctx: AppContext): Express {
+  const limits = ctx.limits ?? DEFAULT_HTTP_LIMITS
   const app = express()
   app.disable('x-powered-by')
+  app.set('trust proxy', limits.trustProxy)
+  // Order matters: headers and request ids for every answer, CORS before any route, the URL checked before
+  // routing, health outside the rate limit (a flood must not get a healthy daemon restarted), errors last.
+  app.use(securityHeaders())
+  if (ctx.logger !== undefined) app.use(requestIds(ctx.logger))
+  app.use(publicCors({ ownPolicyPrefixes: ['/routing/v1'] }))
+  app.use(urlLimit(limits))
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok', service: 'ipidd', version: VERSION, uptimeSeconds: Math.floor((ctx.now() - ctx.startedAtMs) / 1000) })
   })
+  app.get('/readyz', readiness(ctx.readinessChecks ?? []))
+  app.use(rateLimit(limits, ctx.now))
   const { metrics, routing } = ctx
   if (metrics !== undefined) {
     app.get('/metrics', (_req, res, next) => {
@@ -60,8 +77,7 @@ export function createApp (ctx: AppContext): Express {
     app.use(verifyRouter({ registry: getResolver(resolver) }))
   }
   if (ctx.admin !== undefined) app.use(ADMIN_API_PREFIX, adminRouter(ctx.admin))
-  app.use((_req, res) => {
-    res.status(404).type('application/problem+json').json({ type: 'about:blank', title: 'Not Found', status: 404 })
-  })
+  app.use(notFound())
+  app.use(problemErrors(ctx.logger))
   return app
 }

@@ -49,8 +49,10 @@ describe('ipid daemon', () => {
     expect(await daemon.exited).toBe(0)
     expect(daemon.output().stdout).toContain('ipidd stopped')
     expect(existsSync(join(dataDir, 'daemon.lock'))).toBe(false)
-    const logLines = daemon.output().stderr.trim().split('\n').map(l => JSON.parse(l) as { msg: string })
-    expect(logLines.map(l => l.msg)).toEqual(['ipidd started', 'ipidd stopping', 'ipidd stopped'])
+    const logLines = daemon.output().stderr.trim().split('\n').map(l => JSON.parse(l) as Record<string, unknown>)
+    expect(logLines.filter(l => l.msg !== 'request').map(l => l.msg)).toEqual(['ipidd started', 'ipidd stopping', 'ipidd stopped'])
+    // One structured line per HTTP request, with its id.
+    expect(logLines.find(l => l.msg === 'request')).toMatchObject({ method: 'GET', path: '/healthz', status: 200, reqId: expect.any(String) })
   })
 
   it('refuses a second daemon on the same data directory, with a clear message', async () => {
