@@ -68,6 +68,8 @@ export interface DaemonOptions {
   passphrase?: string
   /** How often the keeper looks at the clock (tests move an injected clock and tick fast). */
   keeperTickMs?: number
+  /** The access log (one line per HTTP request); the main logger when not given. */
+  accessLogger?: Logger
 }
 
 export async function startDaemon (config: Config, options: DaemonOptions): Promise<Daemon> {
@@ -171,6 +173,7 @@ export async function startDaemon (config: Config, options: DaemonOptions): Prom
       startedAtMs: clock(),
       now: clock,
       logger,
+      accessLogger: options.accessLogger ?? logger,
       limits,
       readinessChecks: [
         // A lookup of an id that is never stored: cheap on every store (count() can be slow on PostgreSQL).

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs'
 import { Command, InvalidArgumentError } from 'commander'
 import { ConfigError, list, loadConfig, parseCount, parsePort } from '../config.ts'
 import { DaemonStartError, startDaemon } from '../daemon.ts'
-import { createLogger } from '../log.ts'
+import { createAccessLogger, createLogger } from '../log.ts'
 import { VERSION } from '../version.ts'
 import type { ConfigInput } from '../config.ts'
 
@@ -97,7 +97,7 @@ async function runDaemon (flags: DaemonFlags): Promise<void> {
   const config = loadConfig({ flags: input, ...(flags.config === undefined ? {} : { configFile: flags.config }), fileExists: existsSync })
   const logger = createLogger(config.logLevel)
   const passphrase = process.env.IPIDD_PASSPHRASE
-  const daemon = await startDaemon(config, { logger, ...(passphrase === undefined || passphrase === '' ? {} : { passphrase }) })
+  const daemon = await startDaemon(config, { logger, accessLogger: createAccessLogger(config.logLevel), ...(passphrase === undefined || passphrase === '' ? {} : { passphrase }) })
   const held = daemon.identities.list()
   process.stdout.write([
     `ipidd ${VERSION}: did:ipid daemon`,

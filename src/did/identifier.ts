@@ -126,8 +126,24 @@ export function parseDidUrl (url: unknown): ParsedDidUrl {
   }
 }
 
+/**
+ * Ids parsed lately. Parsing decodes a CID and re-encodes three forms — most of a warm resolve's work — and a
+ * resolver sees the same few DIDs again and again. Only successful parses are kept; bounded, oldest out.
+ */
+export const PARSED_ID_CACHE_SIZE = 4096
+const parsedIds = new Map<string, IpidName>()
+
 /** Parses the method-specific id alone (an IPNS name in any accepted encoding). Throws `InvalidDidError`. */
 export function parseMethodSpecificId (id: string): IpidName {
+  const known = parsedIds.get(id)
+  if (known !== undefined) return known
+  const parsed = Object.freeze(parseMethodSpecificIdUncached(id))
+  if (parsedIds.size >= PARSED_ID_CACHE_SIZE) parsedIds.delete(parsedIds.keys().next().value as string)
+  parsedIds.set(id, parsed)
+  return parsed
+}
+
+function parseMethodSpecificIdUncached (id: string): IpidName {
   if (id.length === 0) {
     throw new InvalidDidError('empty_id', 'the method-specific id is empty')
   }

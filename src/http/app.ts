@@ -41,6 +41,8 @@ export interface AppContext {
   /** The admin API (loopback and bearer token) the CLI uses. */
   admin?: AdminContext
   logger?: Logger
+  /** Writes the one line per request (no redaction pass: its lines hold no secrets by construction). */
+  accessLogger?: Logger
   limits?: HttpLimits
   /** What `/readyz` checks: the IPFS backend and the cache store. */
   readinessChecks?: ReadinessCheck[]
@@ -54,7 +56,7 @@ export function createApp (ctx: AppContext): Express {
   // Order matters: headers and request ids for every answer, CORS before any route, the URL checked before
   // routing, health outside the rate limit (a flood must not get a healthy daemon restarted), errors last.
   app.use(securityHeaders())
-  if (ctx.logger !== undefined) app.use(requestIds(ctx.logger))
+  if (ctx.logger !== undefined) app.use(requestIds(ctx.logger, ctx.accessLogger))
   app.use(publicCors({ ownPolicyPrefixes: ['/routing/v1'] }))
   app.use(urlLimit(limits))
   app.get('/healthz', (_req, res) => {

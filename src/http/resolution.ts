@@ -77,7 +77,21 @@ export const REPRESENTATIONS: readonly Representation[] = [
 ]
 
 /** The representation an `Accept` header asks for, or undefined when none is acceptable (406). */
+/** Accept headers seen lately and what they chose: clients send the same few again and again. */
+export const NEGOTIATION_CACHE_SIZE = 256
+const negotiated = new Map<string, Representation | null>()
+
 export function negotiate (accept: string | undefined): Representation | undefined {
+  if (accept === undefined) return negotiateUncached(undefined)
+  const known = negotiated.get(accept)
+  if (known !== undefined) return known ?? undefined
+  const chosen = negotiateUncached(accept)
+  if (negotiated.size >= NEGOTIATION_CACHE_SIZE) negotiated.delete(negotiated.keys().next().value as string)
+  negotiated.set(accept, chosen ?? null)
+  return chosen
+}
+
+function negotiateUncached (accept: string | undefined): Representation | undefined {
   const ranges = accept === undefined ? [] : parseAccept(accept)
   if (ranges.length === 0) return REPRESENTATIONS[0] // no (usable) Accept: the whole result
   let best: { rep: Representation, q: number, index: number } | undefined
@@ -233,12 +247,31 @@ function parameters (query: string): Map<string, string> | undefined {
   return map
 }
 
+/**
+ * Bodies and ETags already rendered per result object and representation. The resolver hands out the same
+ * result object for warm answers until the DID's state changes, so a hot DID is serialised and hashed once.
+ */
+const rendered = new WeakMap<DidResolutionResult, Map<string, { bytes: Buffer, etag: string | undefined }>>()
+
+function render (served: Representation, result: DidResolutionResult): { bytes: Buffer, etag: string | undefined } {
+  let forResult = rendered.get(result)
+  if (forResult === undefined) {
+    forResult = new Map()
+    rendered.set(result, forResult)
+  }
+  let done = forResult.get(served.key)
+  if (done === undefined) {
+    done = { bytes: Buffer.from(JSON.stringify(served.full ? wholeResult(served, result) : result.didDocument)), etag: etagOf(served, result) }
+    forResult.set(served.key, done)
+  }
+  return done
+}
+
 function sendResult (req: Request, res: Response, rep: Representation, result: DidResolutionResult, how: { post: boolean, noCache: boolean }): void {
   const status = statusOf(result)
   // A deactivated DID may come without a document (DID Resolution §4.4): then only the whole result says so.
   const served = !rep.full && result.didDocument === null ? REPRESENTATIONS[0]! : rep
-  const body = served.full ? wholeResult(served, result) : result.didDocument
-  const etag = etagOf(served, result)
+  const { bytes, etag } = render(served, result)
   res.vary('Accept')
   if (etag !== undefined) res.set('etag', etag)
   res.set('cache-control', cacheControlOf(result, how))
@@ -247,7 +280,7 @@ function sendResult (req: Request, res: Response, rep: Representation, result: D
     res.status(304).end()
     return
   }
-  send(res, status, served.mediaType, body)
+  sendBytes(res, status, served.mediaType, bytes)
 }
 
 function sendError (res: Response, rep: Representation, result: DidResolutionResult, status = statusOf(result)): void {
@@ -259,8 +292,11 @@ function sendError (res: Response, rep: Representation, result: DidResolutionRes
 }
 
 function send (res: Response, status: number, mediaType: string, body: unknown): void {
+  sendBytes(res, status, mediaType, Buffer.from(JSON.stringify(body)))
+}
+
+function sendBytes (res: Response, status: number, mediaType: string, bytes: Buffer): void {
   // Node's own setHeader and a Buffer, so that express adds no charset: the Content-Type is exactly the negotiated type.
-  const bytes = Buffer.from(JSON.stringify(body))
   res.status(status)
   res.setHeader('content-type', mediaType)
   res.setHeader('content-length', bytes.length)

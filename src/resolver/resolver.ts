@@ -109,6 +109,11 @@ interface NameState {
   forks: ForkEvidence[]
   /** The cache store's token of the entry this state mirrors. */
   token?: string
+  /**
+   * The last answer for the head, per staleness: a warm resolve hands out the same (never mutated) result
+   * object, so layers above can keep what they derived from it. Dropped whenever the state changes.
+   */
+  answers?: Map<string, DidResolutionResult>
 }
 
 export type Outcome = 'accepted' | 'unchanged' | 'refused'
@@ -143,6 +148,7 @@ export class Resolver {
     this.expiredGraceMs = init.expiredGraceMs ?? DEFAULT_EXPIRED_GRACE_MS
   }
 
+  /** Resolves a DID. Warm answers are shared between calls: treat the result as read-only. */
   async resolve (did: string, options: ResolveOptions = {}): Promise<DidResolutionResult> {
     const startedMs = performance.now()
     let answer = 'error'
@@ -188,7 +194,7 @@ export class Resolver {
         expired = true
       }
       this.cache?.use(name.id)
-      const result = this.answer(state, selector, stale || expired, expired)
+      const result = this.memoAnswer(state, selector, stale || expired, expired)
       answer = expired ? 'expired' : stale ? 'stale' : fresh && options.noCache !== true ? 'hit' : 'network'
       if (answer === 'hit') this.metrics?.cacheHits.inc()
       if (answer === 'stale' || answer === 'expired') this.metrics?.staleAnswers.inc({ why: answer })
@@ -372,6 +378,7 @@ export class Resolver {
       if (decided.outcome === 'unchanged') {
         if (source === 'network' && current !== undefined) {
           current.retrievedAtMs = this.clock()
+          current.answers = undefined
           await this.persist(current, []).catch(() => {}) // freshness is best effort
         }
         return 'unchanged'
@@ -452,6 +459,7 @@ export class Resolver {
   /** Adds fork evidence; false when it was already known. */
   private recordFork (state: NameState, err: ForkError, record: ValidatedRecord): boolean {
     if (state.forks.some(f => f.offeredHead === err.offeredHead)) return false
+    state.answers = undefined
     state.forks = [...state.forks, {
       reason: err.reason,
       knownHead: err.knownHead,
@@ -461,6 +469,18 @@ export class Resolver {
     }].slice(-MAX_FORK_EVIDENCE)
     this.logger?.warn({ did: state.name.did, reason: err.reason, knownHead: err.knownHead, offeredHead: err.offeredHead }, 'fork refused')
     return true
+  }
+
+  private memoAnswer (state: NameState, selector: Selector, stale: boolean, expired: boolean): DidResolutionResult {
+    if (selector.versionId !== undefined || selector.versionTimeMs !== undefined) return this.answer(state, selector, stale, expired)
+    const key = `${String(stale)}/${String(expired)}`
+    state.answers ??= new Map()
+    let result = state.answers.get(key)
+    if (result === undefined) {
+      result = this.answer(state, selector, stale, expired)
+      state.answers.set(key, result)
+    }
+    return result
   }
 
   private answer (state: NameState, selector: Selector, stale: boolean, expired: boolean): DidResolutionResult {
