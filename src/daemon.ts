@@ -183,7 +183,7 @@ export async function startDaemon (config: Config, options: DaemonOptions): Prom
       ],
       resolver,
       metrics,
-      testIdentifiers: () => identities.list().map(i => i.did),
+      testIdentifiers: () => identities.list().filter(i => !i.deactivated).map(i => i.did),
       routing: {
         getRecord: async name => resolver.bestRecord(name),
         putRecord: async (name, record, signal) => resolver.offer(name, record, { signal }),

@@ -196,7 +196,7 @@ export function adminRouter (ctx: AdminContext): Router {
   router.post('/identities/:name/services', async (req, res) => {
     const body = parseBody(addServiceSchema, req.body)
     const result = await identities.change(req.params.name, body.passphrase, { kind: 'add-service', service: body.service })
-    res.status(201).location(`${req.baseUrl}/identities/${result.name}/services/${body.service.fragment}`).json(changeOf(result))
+    res.status(201).location(`${req.baseUrl}/identities/${result.name}`).json(changeOf(result))
   })
 
   /** Removes a service: 200 ChangeResult; 404 `unknown_service`. */
@@ -208,7 +208,7 @@ export function adminRouter (ctx: AdminContext): Router {
   router.post('/identities/:name/keys', async (req, res) => {
     const body = parseBody(addKeySchema, req.body)
     const result = await identities.change(req.params.name, body.passphrase, { kind: 'add-key', ...(body.purposes === undefined ? {} : { purposes: body.purposes }) })
-    res.status(201).location(`${req.baseUrl}/identities/${result.name}/keys/${result.added[0] ?? ''}`).json(changeOf(result))
+    res.status(201).location(`${req.baseUrl}/identities/${result.name}`).json(changeOf(result))
   })
 
   /** Replaces the first key with `purpose` (default authentication) by a new one with the same purposes: 200 ChangeResult. */

@@ -58,7 +58,7 @@ export function createApp (ctx: AppContext): Express {
   app.use(securityHeaders())
   if (ctx.logger !== undefined) app.use(requestIds(ctx.logger, ctx.accessLogger))
   app.use(publicCors({ ownPolicyPrefixes: ['/routing/v1'] }))
-  app.use(urlLimit(limits))
+  app.use(urlLimit(limits, { ownDecodingPrefixes: ['/1.0/identifiers'] }))
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok', service: 'ipidd', version: VERSION, uptimeSeconds: Math.floor((ctx.now() - ctx.startedAtMs) / 1000) })
   })

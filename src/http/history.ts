@@ -4,6 +4,7 @@
  * number (`before`), so a long history is read in pages of bounded size.
  */
 import express from 'express'
+import { problemOf } from '../resolver/wire.ts'
 import type { HistoryEntry } from '../did/changes.ts'
 import type { DidResolutionResult } from '../resolver/resolver.ts'
 import type { Router } from 'express'
@@ -30,7 +31,10 @@ export function historyRouter (ctx: HistoryContext): Router {
     ctx.history(String(req.params.did), { noCache: query.noCache === 'true' }).then(({ result, entries }) => {
       const error = result.didResolutionMetadata.error
       if (error !== undefined) {
-        problem(res, ctx.statusOf(result), String(error), String(result.didResolutionMetadata.message ?? error), String(result.didResolutionMetadata.reason ?? ''))
+        // The resolution API's problem object (`type` https://www.w3.org/ns/did#NOT_FOUND, …) with its status.
+        const status = ctx.statusOf(result)
+        const { type, title, detail, reason } = problemOf(error, result.didResolutionMetadata.message, result.didResolutionMetadata.reason)
+        res.status(status).type('application/problem+json').send(JSON.stringify({ type, title, status, detail, ...(reason === undefined ? {} : { reason }) }))
         return
       }
       const page = entries.filter(e => e.version < before).slice(0, limit)

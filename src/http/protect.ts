@@ -296,10 +296,15 @@ export function rateLimit (limits: Pick<HttpLimits, 'rateLimit' | 'trustProxy'>,
 }
 
 /** 414 for URLs longer than the limit, 400 for a path that is not validly percent-encoded UTF-8. */
-export function urlLimit (limits: Pick<HttpLimits, 'maxUrlBytes'>): RequestHandler {
+export function urlLimit (limits: Pick<HttpLimits, 'maxUrlBytes'>, options: { ownDecodingPrefixes?: readonly string[] } = {}): RequestHandler {
   return (req, res, next) => {
     if (Buffer.byteLength(req.originalUrl, 'latin1') > limits.maxUrlBytes) {
       sendProblem(res, 414, `the URL is longer than ${limits.maxUrlBytes} bytes`)
+      return
+    }
+    // Routers that answer bad encoding in their own format (the resolution API: a resolution result) do so.
+    if (options.ownDecodingPrefixes?.some(prefix => under(req.path, prefix)) === true) {
+      next()
       return
     }
     try {

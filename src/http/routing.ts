@@ -90,7 +90,7 @@ export function routingRouter (ctx: RoutingContext): express.Router {
         problem(res, 404, `no valid IPNS record is known for ${name.id}`)
         return
       }
-      sendRecord(res, record, Date.now())
+      sendRecord(req, res, record, Date.now())
     } catch (err) {
       if (err instanceof IpidError && err.code === 'notFound') {
         res.set('Cache-Control', `public, max-age=${ROUTING_NOT_FOUND_MAX_AGE_S}`)
@@ -199,7 +199,7 @@ function mediaTypeOf (header: string | undefined): string | undefined {
   return (header.split(';')[0] ?? '').trim().toLowerCase()
 }
 
-function sendRecord (res: Response, record: Uint8Array, nowMs: number): void {
+function sendRecord (req: Request, res: Response, record: Uint8Array, nowMs: number): void {
   const body = Buffer.from(record.buffer, record.byteOffset, record.byteLength)
   const { maxAgeS, validUntilMs } = cachingOf(record)
   const remainingS = validUntilMs === undefined ? undefined : Math.max(0, Math.floor((validUntilMs - nowMs) / 1000))
@@ -207,13 +207,20 @@ function sendRecord (res: Response, record: Uint8Array, nowMs: number): void {
   const maxAge = remainingS === undefined ? maxAgeS : Math.min(maxAgeS, remainingS)
   const cacheControl = [`public, max-age=${maxAge}`]
   if (remainingS !== undefined && remainingS > 0) cacheControl.push(`stale-while-revalidate=${remainingS}`, `stale-if-error=${remainingS}`)
+  const etag = `"${createHash('sha256').update(body).digest('base64url')}"`
   res.status(200)
     .type(IPNS_RECORD_MEDIA_TYPE)
-    .set('Etag', `"${createHash('sha256').update(body).digest('base64url')}"`)
+    .set('Etag', etag)
     .set('Cache-Control', cacheControl.join(', '))
     .set('Last-Modified', new Date(nowMs).toUTCString())
   if (validUntilMs !== undefined) res.set('Expires', new Date(validUntilMs).toUTCString())
-  // express answers 304 itself when If-None-Match matches the Etag (HEAD gets the headers only).
+  // Answered here rather than by express, which refuses 304 to a request carrying `Cache-Control: no-cache`
+  // (fetch() adds it to every conditional request). Weak comparison, RFC 9110 §13.1.2.
+  const header = req.get('if-none-match')
+  if (header !== undefined && (header.trim() === '*' || header.split(',').some(tag => tag.trim().replace(/^W\//, '') === etag))) {
+    res.status(304).end()
+    return
+  }
   res.send(body)
 }
 

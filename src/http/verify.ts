@@ -51,7 +51,7 @@ export function verifyRouter (ctx: VerifyContext): Router {
         if (code === 'resolver_error' && /internalError/.test(message)) { next(err); return }
         // Not a 2xx, so that a client that only checks the status cannot mistake a forgery for a success.
         res.status(422).set('cache-control', 'no-store').type('application/problem+json').send(JSON.stringify({
-          type: 'about:blank', title: 'The JWT did not verify', status: 422, detail: message.slice(0, 500), reason: code, verified: false
+          type: 'about:blank', title: 'Unprocessable Content', status: 422, detail: message.slice(0, 500), reason: code, verified: false
         }))
       })
   })

@@ -510,7 +510,8 @@ export class Resolver {
           deactivated: normalised.deactivated,
           ...common,
           normalised: true,
-          normalisationChanges: normalised.changes
+          normalisationChanges: normalised.changes,
+          ...(normalised.previous === undefined ? {} : { legacyPrevious: normalised.previous.toString() })
         }
       }
     }

@@ -261,7 +261,7 @@ describe('admin API: identities', () => {
       body: { passphrase: PASS, service: { fragment: 'inbox', type: 'ActivityPubInbox', serviceEndpoint: 'https://social.example/alice/inbox' } }
     })
     expect(service.status, service.text).toBe(201)
-    expect(service.headers.get('location')).toBe(`${ADMIN_API_PREFIX}/identities/alice/services/inbox`)
+    expect(service.headers.get('location')).toBe(`${ADMIN_API_PREFIX}/identities/alice`)
     expect(service.json).toEqual({ name: 'alice', did, versionId: expect.any(String), version: 2, deactivated: false, previousVersionId: created.json.versionId, added: [], removed: [] })
     // Published for real: the resolver answers the new version with the service.
     const v2 = await resolver.resolve(did)
@@ -276,7 +276,7 @@ describe('admin API: identities', () => {
     const addedKey = await call('POST', '/identities/alice/keys', { body: { passphrase: PASS, purposes: ['keyAgreement'] } })
     expect(addedKey.status, addedKey.text).toBe(201)
     expect(addedKey.json).toMatchObject({ version: 4, added: ['auth-3'], removed: [] })
-    expect(addedKey.headers.get('location')).toBe(`${ADMIN_API_PREFIX}/identities/alice/keys/auth-3`)
+    expect(addedKey.headers.get('location')).toBe(`${ADMIN_API_PREFIX}/identities/alice`)
     const removedKey = await call('DELETE', '/identities/alice/keys/auth-3', { body: { passphrase: PASS } })
     expect(removedKey.json).toMatchObject({ version: 5, added: [], removed: ['auth-3'] })
     const removedService = await call('DELETE', '/identities/alice/services/home', { body: { passphrase: PASS } })
