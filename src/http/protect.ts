@@ -17,7 +17,7 @@ import { systemClock } from '../did/time.ts'
 import type { Clock } from '../did/time.ts'
 import type { Logger } from '../log.ts'
 import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Response } from 'express'
-import type { RequestListener, Server, ServerOptions } from 'node:http'
+import type { IncomingMessage, RequestListener, Server, ServerOptions, ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
 
 export const PROBLEM_MEDIA_TYPE = 'application/problem+json'
@@ -360,7 +360,8 @@ export function requestIds (logger: Logger, accessLogger: Logger = logger): Requ
         remoteAddress,
         ...(res.writableFinished ? {} : { aborted: true })
       }
-      if (res.statusCode >= 500) accessLogger.error({ reqId: requestId, ...line }, 'request')
+      // 501 refuses what the client asked for (an unsupported option, dereferencing): not a failure of the daemon.
+      if (res.statusCode >= 500 && res.statusCode !== 501) accessLogger.error({ reqId: requestId, ...line }, 'request')
       else accessLogger.info({ reqId: requestId, ...line }, 'request')
     })
     next()
@@ -467,6 +468,38 @@ export function answerClientErrors (server: Server, logger?: Logger): void {
     }
   })
   server.on('connect', (_req, socket: Duplex) => { answer(socket, 405, 'CONNECT is not supported') })
+  // Without a listener, Node answers an Expect other than 100-continue with a bare 417 (no body).
+  server.on('checkExpectation', (_req: IncomingMessage, res: ServerResponse) => {
+    writeProblem(res, 417, 'the only expectation supported is 100-continue')
+  })
+}
+
+/** A problem document written with Node's own API, for answers given before (or instead of) the app. */
+function writeProblem (res: ServerResponse, status: number, detail: string): void {
+  const body = JSON.stringify(problemOf(status, detail))
+  res.writeHead(status, {
+    'Content-Type': PROBLEM_MEDIA_TYPE,
+    'Content-Length': Buffer.byteLength(body),
+    'X-Content-Type-Options': 'nosniff',
+    'Cache-Control': 'no-store',
+    Connection: 'close'
+  })
+  res.end(body)
+}
+
+/**
+ * RFC 9112 §3.2: an HTTP/1.1 request without exactly one Host header is a 400. Node's own check
+ * (`requireHostHeader`) answers a missing Host with a bare 400 and lets a repeated one through, so it is turned
+ * off and this answers instead, with a problem document.
+ */
+function requireOneHost (app: RequestListener): RequestListener {
+  return (req, res) => {
+    if (req.httpVersion === '1.1' && req.headersDistinct.host?.length !== 1) {
+      writeProblem(res, 400, 'an HTTP/1.1 request must have exactly one Host header')
+      return
+    }
+    app(req, res)
+  }
 }
 
 export interface HttpServerOptions {
@@ -490,19 +523,21 @@ export function createHttpServer (app: RequestListener, options: HttpServerOptio
     headersTimeout: limits.headersTimeoutMs,
     requestTimeout: limits.requestTimeoutMs,
     keepAliveTimeout: limits.keepAliveTimeoutMs,
-    connectionsCheckingInterval: limits.connectionsCheckIntervalMs
+    connectionsCheckingInterval: limits.connectionsCheckIntervalMs,
+    requireHostHeader: false // requireOneHost answers instead, with a problem document
   }
+  const listener = requireOneHost(app)
   let server: Server
   if (tlsCertFile !== undefined && tlsKeyFile !== undefined) {
     const cert = readTlsFile(tlsCertFile, 'certificate')
     const key = readTlsFile(tlsKeyFile, 'private key')
     try {
-      server = createTlsServer({ ...serverOptions, cert, key, minVersion: 'TLSv1.2' }, app)
+      server = createTlsServer({ ...serverOptions, cert, key, minVersion: 'TLSv1.2' }, listener)
     } catch (err) {
       throw new HttpServerError(`the TLS certificate ${tlsCertFile} and key ${tlsKeyFile} cannot be used together: ${(err as Error).message}`, { cause: err })
     }
   } else {
-    server = createPlainServer(serverOptions, app)
+    server = createPlainServer(serverOptions, listener)
   }
   applyServerTimeouts(server, limits)
   answerClientErrors(server, options.logger)

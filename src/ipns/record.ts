@@ -166,13 +166,15 @@ export function recordValueCid (record: Pick<ValidatedRecord, 'value'>): CID {
 
 /**
  * Total order of two valid records of one name: positive when `a` is better. Higher sequence wins; on equal
- * sequence the later EOL wins (as js-ipns and boxo select); on a full tie the larger record bytes win, so
+ * sequence the later EOL wins (as js-ipns and boxo select); on a full tie the larger signed `data` wins, so
  * that every node picks the same record.
  */
 export function compareRecords (a: ValidatedRecord, b: ValidatedRecord): number {
   if (a.sequence !== b.sequence) return a.sequence > b.sequence ? 1 : -1
   if (a.validUntilMs !== b.validUntilMs) return a.validUntilMs > b.validUntilMs ? 1 : -1
-  return compareBytes(a.bytes, b.bytes)
+  // Only the signed part may decide: anyone can change the rest of a valid record (the V1 signature, which is
+  // not verified, or unknown fields appended) without invalidating it. Equal `data` is the same record.
+  return compareBytes(a.record.data, b.record.data)
 }
 
 function compareBytes (a: Uint8Array, b: Uint8Array): number {
