@@ -42,7 +42,7 @@ if (mode === 'bare') {
 } else {
   // Request logs go to /dev/null at info level: their cost is counted, their volume is not kept.
   const logger = createLogger('info', createWriteStream('/dev/null'))
-  const accessLogger = createAccessLogger('info', createWriteStream('/dev/null'))
+  const accessLogger = createAccessLogger('info', '/dev/null')
   const limits = { ...DEFAULT_HTTP_LIMITS, rateLimit: { ...DEFAULT_HTTP_LIMITS.rateLimit, requestsPerWindow: 100_000_000, burst: 1_000_000 } }
   const app = createApp({ startedAtMs: Date.now(), now: Date.now, resolver, logger, accessLogger, limits })
   server = createHttpServer(app, { limits, logger })

@@ -19,6 +19,13 @@ export function createLogger (level: string, destination: NodeJS.WritableStream 
  * query option names, status and timing — never headers, bodies or query values — so they skip the redaction
  * pass, which costs more than the rest of a warm resolve.
  */
-export function createAccessLogger (level: string, destination: NodeJS.WritableStream = process.stderr): Logger {
-  return pino({ level, base: { service: 'ipidd' } }, destination as never)
+export function createAccessLogger (level: string, destination?: NodeJS.WritableStream | string | number): Logger {
+  if (destination !== undefined && typeof destination === 'object') return pino({ level, base: { service: 'ipidd' } }, destination as never)
+  // Buffered: one write per ACCESS_LOG_BUFFER_BYTES rather than one per request; flushed at exit.
+  const stream = pino.destination({ dest: destination ?? 2, sync: false, minLength: ACCESS_LOG_BUFFER_BYTES })
+  process.once('exit', () => { try { stream.flushSync() } catch {} })
+  return pino({ level, base: { service: 'ipidd' } }, stream)
 }
+
+/** Bytes of access-log lines gathered before one write. */
+export const ACCESS_LOG_BUFFER_BYTES = 4096

@@ -64,19 +64,19 @@ export function createApp (ctx: AppContext): Express {
   })
   app.get('/readyz', readiness(ctx.readinessChecks ?? []))
   app.use(rateLimit(limits, ctx.now))
-  const { metrics, routing } = ctx
-  if (metrics !== undefined) {
-    app.get('/metrics', (_req, res, next) => {
-      metrics.text().then(text => { res.type(METRICS_CONTENT_TYPE).send(text) }, next)
-    })
-  }
-  if (routing !== undefined) app.use(routingRouter(routing))
-  const { resolver } = ctx
+  // Resolution first: it is the hot path, and every layer before it costs each request a match.
+  const { metrics, routing, resolver } = ctx
   if (resolver !== undefined) {
     app.use(resolutionRouter({ resolve: async (did, options) => resolver.resolve(did, options), testIdentifiers: ctx.testIdentifiers ?? (() => []) }))
     const { history } = resolver
     if (history !== undefined) app.use(historyRouter({ history: async (did, options) => history.call(resolver, did, options), statusOf }))
     app.use(verifyRouter({ registry: getResolver(resolver) }))
+  }
+  if (routing !== undefined) app.use(routingRouter(routing))
+  if (metrics !== undefined) {
+    app.get('/metrics', (_req, res, next) => {
+      metrics.text().then(text => { res.type(METRICS_CONTENT_TYPE).send(text) }, next)
+    })
   }
   if (ctx.admin !== undefined) app.use(ADMIN_API_PREFIX, adminRouter(ctx.admin))
   app.use(notFound())

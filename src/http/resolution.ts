@@ -273,8 +273,8 @@ function sendResult (req: Request, res: Response, rep: Representation, result: D
   const served = !rep.full && result.didDocument === null ? REPRESENTATIONS[0]! : rep
   const { bytes, etag } = render(served, result)
   res.vary('Accept')
-  if (etag !== undefined) res.set('etag', etag)
-  res.set('cache-control', cacheControlOf(result, how))
+  if (etag !== undefined) res.setHeader('ETag', etag)
+  res.setHeader('Cache-Control', cacheControlOf(result, how))
   // RFC 9110 §13.2.1: preconditions only apply where the answer would be 2xx, so a 410 is never a 304.
   if (!how.post && status === 200 && etag !== undefined && noneMatch(req.get('if-none-match'), etag)) {
     res.status(304).end()
@@ -347,12 +347,21 @@ function cacheControlOf (result: DidResolutionResult, how: { post: boolean, noCa
  * Seconds the answer stays fresh: what is left of the record's TTL since it was retrieved (when the result
  * carries `recordTtl`, in seconds), else DEFAULT_MAX_AGE_S — never past the record's EOL.
  */
+const parsedTimes = new WeakMap<Record<string, unknown>, { retrievedMs: number, expiresMs: number }>()
+
 function maxAgeOf (metadata: Record<string, unknown>, nowMs: number): number {
-  const retrievedMs = typeof metadata.retrieved === 'string' ? Date.parse(metadata.retrieved) : Number.NaN
+  let times = parsedTimes.get(metadata)
+  if (times === undefined) {
+    times = {
+      retrievedMs: typeof metadata.retrieved === 'string' ? Date.parse(metadata.retrieved) : Number.NaN,
+      expiresMs: typeof metadata.recordExpires === 'string' ? Date.parse(metadata.recordExpires) : Number.NaN
+    }
+    parsedTimes.set(metadata, times)
+  }
+  const { retrievedMs, expiresMs } = times
   let seconds = typeof metadata.recordTtl === 'number' && Number.isFinite(metadata.recordTtl) && !Number.isNaN(retrievedMs)
     ? metadata.recordTtl - (nowMs - retrievedMs) / 1000
     : DEFAULT_MAX_AGE_S
-  const expiresMs = typeof metadata.recordExpires === 'string' ? Date.parse(metadata.recordExpires) : Number.NaN
   if (!Number.isNaN(expiresMs)) seconds = Math.min(seconds, (expiresMs - nowMs) / 1000)
   return Math.max(0, Math.floor(seconds))
 }

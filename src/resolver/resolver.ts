@@ -133,6 +133,8 @@ export class Resolver {
   /** Tokens of cache entries that could not be read, so that a verified record can replace them. */
   private readonly unreadable = new Map<string, string>()
   private readonly watched = new Map<string, () => void>()
+  /** The name watched most recently: already last in `watched`, so a repeat needs no reordering. */
+  private lastWatched?: string
   private active = 0
   private readonly waiting: Array<() => void> = []
 
@@ -203,7 +205,7 @@ export class Resolver {
       this.logger?.error({ err }, 'resolve failed unexpectedly')
       return errorResult(new IpidError('internalError', 'internal_error', 'the resolver failed unexpectedly'))
     } finally {
-      this.metrics?.resolveSeconds.observe({ answer }, (performance.now() - startedMs) / 1000)
+      this.metrics?.resolveSeconds.labels(answer).observe((performance.now() - startedMs) / 1000)
     }
   }
 
@@ -247,6 +249,8 @@ export class Resolver {
   private watchName (name: IpidName): void {
     if (!this.watch) return
     const existing = this.watched.get(name.id)
+    if (existing !== undefined && this.lastWatched === name.id) return
+    this.lastWatched = name.id
     if (existing !== undefined) {
       // Re-insert: the map's order is least recently resolved first.
       this.watched.delete(name.id)
