@@ -23,6 +23,11 @@ export interface CacheInit {
 export class ResolveCache {
   readonly store: CacheStore
   readonly maxIdentities: number
+  /**
+   * Whether other daemons may write the store (Redis, PostgreSQL): then a daemon's memory is not the last word,
+   * and each resolve checks the stored entry before answering from memory.
+   */
+  readonly shared: boolean
   private readonly clock: Clock
   private readonly logger?: Logger
   private readonly metrics?: Metrics
@@ -32,6 +37,7 @@ export class ResolveCache {
 
   constructor (init: CacheInit) {
     this.store = init.store
+    this.shared = init.store.kind !== 'sqlite'
     this.clock = init.clock
     this.maxIdentities = init.maxIdentities ?? DEFAULT_MAX_IDENTITIES
     this.logger = init.logger

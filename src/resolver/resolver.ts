@@ -309,7 +309,9 @@ export class Resolver {
   private async current (name: IpidName, options: { forWrite?: boolean, signal?: AbortSignal } = {}): Promise<NameState | undefined> {
     const memory = this.states.get(name.id)
     if (this.cache === undefined) return memory
-    if (options.forWrite !== true && memory !== undefined && this.clock() - memory.retrievedAtMs < memory.record.ttlMs) return memory
+    // A store only this daemon writes (SQLite, behind the data-directory lock) cannot hold anything newer than
+    // memory; a shared one can, written by another daemon a moment ago: then the stored entry is checked.
+    if (options.forWrite !== true && !this.cache.shared && memory !== undefined && this.clock() - memory.retrievedAtMs < memory.record.ttlMs) return memory
     let stored: StoredEntry | undefined
     try {
       stored = await this.cache.read(name.id)
