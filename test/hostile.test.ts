@@ -14,17 +14,8 @@ import { decodeVersionNode } from '../src/did/version-node.ts'
 import { validateDocument } from '../src/did/document.ts'
 import { createRecord, validateRecord } from '../src/ipns/record.ts'
 import { DAY_MS, T0, buildChain, testIdentity } from './helpers/fixtures.ts'
+import { prng } from './helpers/prng.ts'
 
-/** mulberry32: a small seeded PRNG. */
-function prng (seed: number): () => number {
-  let a = seed
-  return () => {
-    a = (a + 0x6D2B79F5) | 0
-    let t = Math.imul(a ^ (a >>> 15), 1 | a)
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const ROUNDS = 1500
 

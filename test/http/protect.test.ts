@@ -23,6 +23,7 @@ import {
 import type { HttpLimits, RateLimiter, ReadinessCheck } from '../../src/http/protect.ts'
 import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { prng } from '../helpers/prng.ts'
 
 /** Small limits, so that timeouts fire in a fraction of a second. */
 const TEST_LIMITS: HttpLimits = {
@@ -539,16 +540,6 @@ describe('TLS', () => {
 // ---------------------------------------------------------------------------------------------------------
 // Hostile requests
 
-/** mulberry32: a small seeded PRNG, so that a failing request can be regenerated. */
-function prng (seed: number): () => number {
-  let a = seed
-  return () => {
-    a = (a + 0x6D2B79F5) | 0
-    let t = Math.imul(a ^ (a >>> 15), 1 | a)
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 /**
  * A forced garbage collection, so that heap sizes compare live data rather than garbage: vitest's workers do not
