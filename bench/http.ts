@@ -69,6 +69,8 @@ export async function httpBenchmarks (): Promise<string> {
     '| --- | ---: | ---: | ---: | ---: |',
     row('baseline: bare express route, the same resolution result from memory', results.bare),
     row('ipidd: GET /1.0/identifiers/{did}, warm cache, the whole HTTP application', results.ipidd, results.bare),
+    '',
+    `Goal ${mean(results.ipidd, r => r.requests.average) / mean(results.bare, r => r.requests.average) >= 0.8 ? 'met' : 'not met yet'}.`,
     ''
   ].join('\n')
 }
