@@ -4,6 +4,7 @@
  * committed write across a crash of the process (kill -9) and may lose only the last commits on power loss —
  * acceptable for a cache whose every entry can be fetched and verified again.
  */
+import { closeSync, openSync } from 'node:fs'
 import { DatabaseSync } from 'node:sqlite'
 import { BlockTable } from './blocks.ts'
 import { NodeSqliteKeyvAdapter } from './keyv-sqlite.ts'
@@ -28,6 +29,9 @@ export class SqliteStore implements CacheStore {
 
   async open (): Promise<void> {
     try {
+      // Created 0600 like every other file in the data directory; SQLite gives its WAL and shared-memory files
+      // the database file's permissions.
+      closeSync(openSync(this.path, 'a', 0o600))
       const db = new DatabaseSync(this.path)
       db.exec(`PRAGMA busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`)
       db.exec('PRAGMA journal_mode = WAL')

@@ -95,6 +95,21 @@ describe('store selection and failures', () => {
     }
   })
 
+  it('creates the SQLite files readable by their owner only', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ipidd-store-'))
+    try {
+      const path = join(dir, 'cache.sqlite')
+      const store = new SqliteStore(path)
+      await store.open()
+      await store.swap('k51mode', undefined, entry('k51mode', 1), 1)
+      const { statSync } = await import('node:fs')
+      for (const file of [path, `${path}-wal`]) expect(statSync(file).mode & 0o777).toBe(0o600)
+      await store.close()
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
   it('refuses to open a file that is not a SQLite database', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ipidd-store-'))
     try {
