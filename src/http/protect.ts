@@ -322,47 +322,55 @@ interface RequestLocals {
   log: Logger
 }
 
-/** The request's id and child logger, set by `requestIds`. */
+/** What `requestIds` leaves on `res.locals`: plain fields, set once per request (no getters: this is hot). */
+interface RequestIdLocals {
+  requestId?: string
+  requestLogger?: Logger
+  requestLog?: Logger
+}
+
+/** The request's id and child logger (made on first use), set by `requestIds`. */
 export function requestContext (res: Response): RequestLocals | undefined {
-  const locals = res.locals as Partial<RequestLocals>
-  return locals.requestId === undefined || locals.log === undefined ? undefined : { requestId: locals.requestId, log: locals.log }
+  const locals = res.locals as RequestIdLocals
+  if (locals.requestId === undefined || locals.requestLogger === undefined) return undefined
+  locals.requestLog ??= locals.requestLogger.child({ reqId: locals.requestId })
+  return { requestId: locals.requestId, log: locals.requestLog }
 }
 
 /**
  * Gives each request an id (the client's `X-Request-Id` when it is a short token, a random UUID otherwise),
- * echoed in `X-Request-Id`, and a child logger (`res.locals.log`); logs one line per request when it ends:
- * method, path (query option names only, never values), status, duration. Headers and bodies are never logged.
+ * echoed in `X-Request-Id`, and a child logger on demand (`requestContext`); logs one line per request when it
+ * ends: method, path (query option names only, never values), status, duration. Headers and bodies are never
+ * logged. Runs on every request, so it allocates little: one line object, one listener.
  */
 export function requestIds (logger: Logger, accessLogger: Logger = logger): RequestHandler {
   return (req, res, next) => {
-    const offered = req.get('x-request-id')
-    const requestId = offered !== undefined && REQUEST_ID_RE.test(offered) ? offered : randomUUID()
-    // The child logger is made only when a route asks for it: most requests never log more than their line.
-    let log: Logger | undefined
-    Object.defineProperty(res.locals, 'requestId', { value: requestId, enumerable: true })
-    Object.defineProperty(res.locals, 'log', { get: () => (log ??= logger.child({ reqId: requestId })), enumerable: true })
+    const offered = req.headers['x-request-id']
+    const requestId = typeof offered === 'string' && REQUEST_ID_RE.test(offered) ? offered : randomUUID()
+    const locals = res.locals as RequestIdLocals
+    locals.requestId = requestId
+    locals.requestLogger = logger
     res.setHeader('X-Request-Id', requestId)
     const startedMs = performance.now()
-    const [rawPath = '', rawQuery] = req.originalUrl.split('?', 2)
+    const url = req.originalUrl
+    const queryAt = url.indexOf('?')
+    const rawPath = queryAt === -1 ? url : url.slice(0, queryAt)
     const path = rawPath.length > MAX_LOGGED_PATH_CHARS ? `${rawPath.slice(0, MAX_LOGGED_PATH_CHARS)}…` : rawPath
-    const queryKeys = rawQuery === undefined || rawQuery === ''
+    const queryKeys = queryAt === -1 || queryAt === url.length - 1
       ? undefined
-      : rawQuery.split('&').slice(0, MAX_LOGGED_QUERY_KEYS).map(pair => (pair.split('=', 1)[0] ?? '').slice(0, 64))
+      : url.slice(queryAt + 1).split('&').slice(0, MAX_LOGGED_QUERY_KEYS).map(pair => (pair.split('=', 1)[0] ?? '').slice(0, 64))
     const method = req.method
     const remoteAddress = req.socket.remoteAddress
     res.once('close', () => {
-      const line = {
-        method,
-        path,
-        ...(queryKeys === undefined ? {} : { queryKeys }),
-        status: res.statusCode,
-        durationMs: Math.round((performance.now() - startedMs) * 10) / 10,
-        remoteAddress,
-        ...(res.writableFinished ? {} : { aborted: true })
-      }
+      const line: Record<string, unknown> = { reqId: requestId, method, path }
+      if (queryKeys !== undefined) line.queryKeys = queryKeys
+      line.status = res.statusCode
+      line.durationMs = Math.round((performance.now() - startedMs) * 10) / 10
+      line.remoteAddress = remoteAddress
+      if (!res.writableFinished) line.aborted = true
       // 501 refuses what the client asked for (an unsupported option, dereferencing): not a failure of the daemon.
-      if (res.statusCode >= 500 && res.statusCode !== 501) accessLogger.error({ reqId: requestId, ...line }, 'request')
-      else accessLogger.info({ reqId: requestId, ...line }, 'request')
+      if (res.statusCode >= 500 && res.statusCode !== 501) accessLogger.error(line, 'request')
+      else accessLogger.info(line, 'request')
     })
     next()
   }
