@@ -36,7 +36,6 @@
  * Every change signs a new version; with pre-rotation (the default) each one also moves the update key to the
  * committed next key, so there is no separate update-key rotation route.
  */
-import { STATUS_CODES } from 'node:http'
 import { BlockList, isIPv4, isIPv6 } from 'node:net'
 import express from 'express'
 import { z } from 'zod'
@@ -49,6 +48,7 @@ import type { KeeperRound } from '../cache/keeper.ts'
 import type { Change, ChangeResult, Identities, IdentityFile, IdentitySummary } from '../identity/identities.ts'
 import type { Logger } from '../log.ts'
 import type { NextFunction, Request, Response, Router } from 'express'
+import { sendProblem } from './problem.ts'
 
 /** Where the app mounts this router. */
 export const ADMIN_API_PREFIX = '/admin/v1'
@@ -59,7 +59,6 @@ export const ADMIN_API_PREFIX = '/admin/v1'
 export const ADMIN_JSON_LIMIT_BYTES = 64 * 1024
 /** Service fragments: short and safe in a DID URL and in a URL path. */
 export const SERVICE_FRAGMENT_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
-const PROBLEM_MEDIA_TYPE = 'application/problem+json'
 const MAX_ERROR_ISSUES = 5
 
 export interface AdminContext {
@@ -316,9 +315,9 @@ function describeError (err: unknown): { status: number, detail: string, reason?
   return { status: 500, detail: 'internal error' }
 }
 
-/** An RFC 9457 problem document. */
+/** An RFC 9457 problem document, with ipidd's `reason` and `code` when there are. */
 function problem (res: Response, status: number, detail: string, extra: { reason?: string, code?: string } = {}): void {
-  res.status(status).type(PROBLEM_MEDIA_TYPE).send(JSON.stringify({ type: 'about:blank', title: STATUS_CODES[status] ?? 'Error', status, detail, ...extra }))
+  sendProblem(res, status, detail, extra)
 }
 
 function detailOf (file: IdentityFile): IdentityDetail {

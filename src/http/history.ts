@@ -5,6 +5,7 @@
  */
 import express from 'express'
 import { problemOf } from '../resolver/wire.ts'
+import { sendProblem } from './problem.ts'
 import type { HistoryEntry } from '../did/changes.ts'
 import type { DidResolutionResult } from '../resolver/resolver.ts'
 import type { Router } from 'express'
@@ -25,7 +26,7 @@ export function historyRouter (ctx: HistoryContext): Router {
     const limit = pageNumber(query.limit, DEFAULT_HISTORY_PAGE)
     const before = pageNumber(query.before, Number.MAX_SAFE_INTEGER)
     if (limit === undefined || limit < 1 || limit > MAX_HISTORY_PAGE || before === undefined) {
-      problem(res, 400, 'Bad Request', `limit must be 1 to ${MAX_HISTORY_PAGE} and before a version number`)
+      sendProblem(res, 400, `limit must be 1 to ${MAX_HISTORY_PAGE} and before a version number`)
       return
     }
     ctx.history(String(req.params.did), { noCache: query.noCache === 'true' }).then(({ result, entries }) => {
@@ -54,8 +55,4 @@ export function historyRouter (ctx: HistoryContext): Router {
 function pageNumber (value: unknown, fallback: number): number | undefined {
   if (value === undefined) return fallback
   return typeof value === 'string' && /^\d{1,15}$/.test(value) ? Number(value) : undefined
-}
-
-function problem (res: express.Response, status: number, title: string, detail: string, reason?: string): void {
-  res.status(status).type('application/problem+json').send(JSON.stringify({ type: 'about:blank', title, status, detail, ...(reason === undefined || reason === '' ? {} : { reason }) }))
 }

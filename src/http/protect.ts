@@ -19,8 +19,11 @@ import type { Logger } from '../log.ts'
 import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Response } from 'express'
 import type { IncomingMessage, RequestListener, Server, ServerOptions, ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
+import { PROBLEM_MEDIA_TYPE, problemOf, sendProblem } from './problem.ts'
 
-export const PROBLEM_MEDIA_TYPE = 'application/problem+json'
+export { PROBLEM_MEDIA_TYPE, problemOf, sendProblem } from './problem.ts'
+export type { Problem } from './problem.ts'
+
 const KIB = 1024
 
 /** A DID URL with its query is a few hundred bytes; 8 KiB is what most servers and proxies accept. */
@@ -128,29 +131,6 @@ export class HttpServerError extends Error {
 
 // ---------------------------------------------------------------------------------------------------------
 // Problem documents
-
-export interface Problem {
-  type: string
-  title: string
-  status: number
-  detail?: string
-  [extension: string]: unknown
-}
-
-/** An RFC 9457 problem document with `type: about:blank`, so the title is the status's reason phrase. */
-export function problemOf (status: number, detail?: string, extensions: Record<string, unknown> = {}): Problem {
-  return {
-    ...extensions,
-    type: 'about:blank',
-    title: STATUS_CODES[status] ?? 'Error',
-    status,
-    ...(detail === undefined ? {} : { detail })
-  }
-}
-
-export function sendProblem (res: Response, status: number, detail?: string, extensions?: Record<string, unknown>): void {
-  res.status(status).type(PROBLEM_MEDIA_TYPE).send(JSON.stringify(problemOf(status, detail, extensions)))
-}
 
 /** A whole HTTP/1.1 answer as bytes, for sockets the HTTP parser gave up on (no request object exists). */
 function rawProblem (status: number, detail: string): string {

@@ -16,7 +16,7 @@ import { createHash } from 'node:crypto'
 import express from 'express'
 import { DID_METHOD, parseDidUrl } from '../did/identifier.ts'
 import { IpidError } from '../errors.ts'
-import { DID_ERROR_TYPES, errorTypeName, problemOf, statusOf, toWireResult } from '../resolver/wire.ts'
+import { statusOf, toWireResult } from '../resolver/wire.ts'
 import type { DidResolutionResult, ResolveOptions } from '../resolver/resolver.ts'
 
 export { DID_ERROR_TYPE_BASE, DID_ERROR_TYPES, errorCodeOf, errorTypeOf, fromWireResult, problemOf, statusOf, toWireResult } from '../resolver/wire.ts'

@@ -14,7 +14,6 @@
  * - CORS is open, as the spec requires for browser clients.
  */
 import { createHash } from 'node:crypto'
-import { STATUS_CODES } from 'node:http'
 import express from 'express'
 import { unmarshalIPNSRecord } from 'ipns'
 import { DID_PREFIX, parseDid } from '../did/identifier.ts'
@@ -23,6 +22,7 @@ import { MAX_RECORD_BYTES } from '../ipns/record.ts'
 import type { IpidName } from '../did/identifier.ts'
 import type { Logger } from '../log.ts'
 import type { Request, Response } from 'express'
+import { sendProblem } from './problem.ts'
 
 export type RecordOutcome = 'accepted' | 'unchanged' | 'refused'
 
@@ -36,7 +36,7 @@ export interface RoutingContext {
 }
 
 export const IPNS_RECORD_MEDIA_TYPE = 'application/vnd.ipfs.ipns-record'
-export const PROBLEM_MEDIA_TYPE = 'application/problem+json'
+export { PROBLEM_MEDIA_TYPE } from './problem.ts'
 export const ROUTING_IPNS_PATH = '/routing/v1/ipns/:name'
 /**
  * Deadline of one routing request (body upload, lookups and validation included). Shorter than the official
@@ -326,7 +326,5 @@ function problem (res: Response, status: number, detail: string, extensions: Rec
     return
   }
   if (status >= 400 && !res.get('Cache-Control')) res.set('Cache-Control', 'no-store')
-  res.status(status)
-    .type(PROBLEM_MEDIA_TYPE)
-    .send(JSON.stringify({ type: 'about:blank', title: STATUS_CODES[status] ?? 'Error', status, detail, ...extensions }))
+  sendProblem(res, status, detail, extensions)
 }

@@ -7,6 +7,7 @@ import { verifyJWT } from 'did-jwt'
 import { Resolver as DidResolver } from 'did-resolver'
 import express from 'express'
 import { z } from 'zod'
+import { sendProblem } from './problem.ts'
 import type { Router } from 'express'
 import type { ResolverRegistry } from 'did-resolver'
 
@@ -31,7 +32,7 @@ export function verifyRouter (ctx: VerifyContext): Router {
   router.post('/1.0/verify', express.json({ limit: MAX_VERIFY_BODY_BYTES }), (req, res, next) => {
     const parsed = bodySchema.safeParse(req.body)
     if (!parsed.success) {
-      problem(res, 400, 'Bad Request', `the body must be {"jwt": string, "audience"?: string, "proofPurpose"?: ${bodySchema.shape.proofPurpose.unwrap().options.join('|')}}`)
+      sendProblem(res, 400, `the body must be {"jwt": string, "audience"?: string, "proofPurpose"?: ${bodySchema.shape.proofPurpose.unwrap().options.join('|')}}`)
       return
     }
     const { jwt, audience, proofPurpose } = parsed.data
@@ -50,14 +51,9 @@ export function verifyRouter (ctx: VerifyContext): Router {
         const code = /^([a-z_]+):/.exec(message)?.[1] ?? 'invalid_jwt'
         if (code === 'resolver_error' && /internalError/.test(message)) { next(err); return }
         // Not a 2xx, so that a client that only checks the status cannot mistake a forgery for a success.
-        res.status(422).set('cache-control', 'no-store').type('application/problem+json').send(JSON.stringify({
-          type: 'about:blank', title: 'Unprocessable Content', status: 422, detail: message.slice(0, 500), reason: code, verified: false
-        }))
+        res.set('cache-control', 'no-store')
+        sendProblem(res, 422, message.slice(0, 500), { reason: code, verified: false })
       })
   })
   return router
-}
-
-function problem (res: express.Response, status: number, title: string, detail: string): void {
-  res.status(status).type('application/problem+json').send(JSON.stringify({ type: 'about:blank', title, status, detail }))
 }

@@ -35,7 +35,6 @@ import type { IpfsBackend } from './backend.ts'
 import type { IpidName } from '../did/identifier.ts'
 import type { Logger } from '../log.ts'
 import type { AbortOptions, PeerId, PrivateKey } from '@libp2p/interface'
-import type { CID } from 'multiformats/cid'
 
 /** The Amino DHT's protocol: Kubo and public Helia nodes speak it, so ipidd interoperates once connected. */
 export const AMINO_DHT_PROTOCOL = '/ipfs/kad/1.0.0'
