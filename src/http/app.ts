@@ -7,10 +7,10 @@ import { METRICS_CONTENT_TYPE } from '../metrics.ts'
 import { VERSION } from '../version.ts'
 import { ADMIN_API_PREFIX, adminRouter } from './admin.ts'
 import { historyRouter } from './history.ts'
-import { resolutionRouter } from './resolution.ts'
+import { hotResolution, resolutionRouter } from './resolution.ts'
 import { routingRouter } from './routing.ts'
 import { verifyRouter } from './verify.ts'
-import { DEFAULT_HTTP_LIMITS, notFound, problemErrors, publicCors, rateLimit, readiness, requestIds, securityHeaders, urlLimit } from './protect.ts'
+import { DEFAULT_HTTP_LIMITS, notFound, problemErrors, publicFront, readiness } from './protect.ts'
 import type { HttpLimits, ReadinessCheck } from './protect.ts'
 import type { Logger } from '../log.ts'
 import { getResolver } from '../resolver/driver.ts'
@@ -53,21 +53,28 @@ export function createApp (ctx: AppContext): Express {
   const app = express()
   app.disable('x-powered-by')
   app.set('trust proxy', limits.trustProxy)
+  const { metrics, routing, resolver } = ctx
+  const resolution = resolver === undefined
+    ? undefined
+    : { resolve: async (did: string, options?: ResolveOptions) => resolver.resolve(did, options), testIdentifiers: ctx.testIdentifiers ?? (() => []) }
   // Order matters: headers and request ids for every answer, CORS before any route, the URL checked before
   // routing, health outside the rate limit (a flood must not get a healthy daemon restarted), errors last.
-  app.use(securityHeaders())
-  if (ctx.logger !== undefined) app.use(requestIds(ctx.logger, ctx.accessLogger))
-  app.use(publicCors({ ownPolicyPrefixes: ['/routing/v1'] }))
-  app.use(urlLimit(limits, { ownDecodingPrefixes: ['/1.0/identifiers'] }))
+  // The front does all of that as one layer, then answers warm resolution itself (the hot path).
+  app.use(publicFront({
+    limits,
+    clock: ctx.now,
+    ...(ctx.logger === undefined ? {} : { logger: ctx.logger, accessLogger: ctx.accessLogger ?? ctx.logger }),
+    cors: { ownPolicyPrefixes: ['/routing/v1'] },
+    ownDecodingPrefixes: ['/1.0/identifiers'],
+    unlimitedPaths: ['/healthz', '/readyz'],
+    ...(resolution === undefined ? {} : { hot: hotResolution(resolution) })
+  }))
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok', service: 'ipidd', version: VERSION, uptimeSeconds: Math.floor((ctx.now() - ctx.startedAtMs) / 1000) })
   })
   app.get('/readyz', readiness(ctx.readinessChecks ?? []))
-  app.use(rateLimit(limits, ctx.now))
-  // Resolution first: it is the hot path, and every layer before it costs each request a match.
-  const { metrics, routing, resolver } = ctx
-  if (resolver !== undefined) {
-    app.use(resolutionRouter({ resolve: async (did, options) => resolver.resolve(did, options), testIdentifiers: ctx.testIdentifiers ?? (() => []) }))
+  if (resolver !== undefined && resolution !== undefined) {
+    app.use(resolutionRouter(resolution))
     const { history } = resolver
     if (history !== undefined) app.use(historyRouter({ history: async (did, options) => history.call(resolver, did, options), statusOf }))
     app.use(verifyRouter({ registry: getResolver(resolver) }))

@@ -4,9 +4,11 @@
  * and access logs, one error handler answering RFC 9457 problem documents, server timeouts against slow
  * clients, optional TLS, and a readiness probe. Every limit is a named constant in `DEFAULT_HTTP_LIMITS`.
  *
- * Order in the app: securityHeaders → requestIds → publicCors → urlLimit → probes (`/healthz`, `/readyz`) →
- * rateLimit → routes (each with its own body parser, `/admin` included) → notFound → problemErrors. The server
- * comes from `createHttpServer`, which applies the timeouts and answers what the HTTP parser refuses.
+ * Order in the app: securityHeaders → requestIds → publicCors → urlLimit → rateLimit (not for the probes
+ * `/healthz`, `/readyz`) → routes (each with its own body parser, `/admin` included) → notFound → problemErrors.
+ * The app runs the first five as one middleware, `publicFront`, which also answers warm resolution itself (the
+ * hot route). The server comes from `createHttpServer`, which applies the timeouts and answers what the HTTP
+ * parser refuses.
  */
 import { randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
@@ -148,18 +150,31 @@ const clip = (text: string): string => text.length > MAX_DETAIL_CHARS ? `${text.
 // ---------------------------------------------------------------------------------------------------------
 // Middlewares
 
+/** A step of the public front: true when it answered the request itself (nothing further may run). */
+export type FrontStep = (req: Request, res: Response) => boolean
+
+const asMiddleware = (step: FrontStep): RequestHandler => (req, res, next) => { if (!step(req, res)) next() }
+
 /** Headers for a JSON API that browsers may read from any origin but must never render, frame or sniff. */
-export function securityHeaders (): RequestHandler {
-  return (req, res, next) => {
+export const SECURITY_HEADERS: ReadonlyArray<readonly [string, string]> = [
+  ['X-Content-Type-Options', 'nosniff'],
+  ['Referrer-Policy', 'no-referrer'],
+  ['Content-Security-Policy', "default-src 'none'; frame-ancestors 'none'"],
+  ['Cross-Origin-Resource-Policy', 'cross-origin']
+]
+
+function securityStep (): FrontStep {
+  return (req, res) => {
     // Node's setHeader: express's res.set adds nothing these need, and this runs on every request.
     res.removeHeader('X-Powered-By')
-    res.setHeader('X-Content-Type-Options', 'nosniff')
-    res.setHeader('Referrer-Policy', 'no-referrer')
-    res.setHeader('Content-Security-Policy', "default-src 'none'; frame-ancestors 'none'")
-    res.setHeader('Cross-Origin-Resource-Policy', 'cross-origin')
+    for (const [name, value] of SECURITY_HEADERS) res.setHeader(name, value)
     if (req.secure) res.setHeader('Strict-Transport-Security', `max-age=${HSTS_MAX_AGE_S}`)
-    next()
+    return false
   }
+}
+
+export function securityHeaders (): RequestHandler {
+  return asMiddleware(securityStep())
 }
 
 /** Whether a path is under a prefix, at a segment boundary and in any case (Express matches routes case-insensitively unless told otherwise, so `/ADMIN` reaches the admin router too). */
@@ -182,20 +197,23 @@ export interface PublicCorsOptions {
  * a GET with an `Accept` header is answered. Other methods get no CORS headers, so browsers refuse cross-origin
  * writes. Nothing at all under `/admin`, whatever the options say.
  */
+/** What a cross-origin GET or HEAD is answered with: readable by any origin, without credentials. */
+export const CORS_READ_HEADERS: ReadonlyArray<readonly [string, string]> = [
+  ['Access-Control-Allow-Origin', '*'],
+  ['Access-Control-Expose-Headers', 'Retry-After, X-Request-Id']
+]
+
 export function publicCors (options: PublicCorsOptions = {}): RequestHandler {
+  return asMiddleware(corsStep(options))
+}
+
+function corsStep (options: PublicCorsOptions): FrontStep {
   const skipped = [ADMIN_PATH_PREFIX, ...(options.ownPolicyPrefixes ?? [])]
-  return (req, res, next) => {
-    if (skipped.some(prefix => under(req.path, prefix))) {
-      next()
-      return
-    }
+  return (req, res) => {
+    if (skipped.some(prefix => under(req.path, prefix))) return false
     if (req.method === 'GET' || req.method === 'HEAD') {
-      res.set({
-        'Access-Control-Allow-Origin': '*',
-        'Access-Control-Expose-Headers': 'Retry-After, X-Request-Id'
-      })
-      next()
-      return
+      for (const [name, value] of CORS_READ_HEADERS) res.setHeader(name, value)
+      return false
     }
     const wanted = req.get('access-control-request-method')
     if (req.method === 'OPTIONS' && req.get('origin') !== undefined && (wanted === 'GET' || wanted === 'HEAD')) {
@@ -205,9 +223,9 @@ export function publicCors (options: PublicCorsOptions = {}): RequestHandler {
         'Access-Control-Allow-Headers': 'Accept',
         'Access-Control-Max-Age': String(CORS_MAX_AGE_S)
       }).end()
-      return
+      return true
     }
-    next()
+    return false
   }
 }
 
@@ -244,10 +262,24 @@ export type RateLimiter = RequestHandler & {
  * `maxClients` buckets, the least recently seen dropped first (a dropped client starts again with a full bucket).
  */
 export function rateLimit (limits: Pick<HttpLimits, 'rateLimit' | 'trustProxy'>, clock: Clock = systemClock): RateLimiter {
+  const { step, trackedClients } = rateLimitStep(limits, clock)
+  return Object.assign(asMiddleware(step), { trackedClients })
+}
+
+interface RateLimitParts {
+  step: FrontStep
+  /** Takes a token for the request's client: undefined when there was one, else the seconds until one is back. */
+  take: (req: Request) => number | undefined
+  /** The 429 answer for a request `take` refused. */
+  refuse: (res: Response, retryAfterS: number) => void
+  trackedClients: () => number
+}
+
+function rateLimitStep (limits: Pick<HttpLimits, 'rateLimit' | 'trustProxy'>, clock: Clock): RateLimitParts {
   const { requestsPerWindow, windowMs, burst, maxClients } = limits.rateLimit
   const refillPerMs = requestsPerWindow / windowMs
   const buckets = new Map<string, { tokens: number, atMs: number }>()
-  const handler: RequestHandler = (req, res, next) => {
+  const take = (req: Request): number | undefined => {
     const key = clientAddress(req, limits.trustProxy)
     const nowMs = clock()
     let bucket = buckets.get(key)
@@ -265,35 +297,43 @@ export function rateLimit (limits: Pick<HttpLimits, 'rateLimit' | 'trustProxy'>,
     buckets.set(key, bucket)
     if (bucket.tokens >= 1) {
       bucket.tokens -= 1
-      next()
-      return
+      return undefined
     }
-    const retryAfterS = Math.max(1, Math.ceil((1 - bucket.tokens) / refillPerMs / 1000))
+    return Math.max(1, Math.ceil((1 - bucket.tokens) / refillPerMs / 1000))
+  }
+  const refuse = (res: Response, retryAfterS: number): void => {
     res.set('Retry-After', String(retryAfterS))
     sendProblem(res, 429, `too many requests from this client: at most ${requestsPerWindow} per ${windowMs / 1000} s, in bursts of ${burst}; retry in ${retryAfterS} s`)
   }
-  return Object.assign(handler, { trackedClients: () => buckets.size })
+  const step: FrontStep = (req, res) => {
+    const retryAfterS = take(req)
+    if (retryAfterS === undefined) return false
+    refuse(res, retryAfterS)
+    return true
+  }
+  return { step, take, refuse, trackedClients: () => buckets.size }
 }
 
 /** 414 for URLs longer than the limit, 400 for a path that is not validly percent-encoded UTF-8. */
 export function urlLimit (limits: Pick<HttpLimits, 'maxUrlBytes'>, options: { ownDecodingPrefixes?: readonly string[] } = {}): RequestHandler {
-  return (req, res, next) => {
+  return asMiddleware(urlStep(limits, options))
+}
+
+function urlStep (limits: Pick<HttpLimits, 'maxUrlBytes'>, options: { ownDecodingPrefixes?: readonly string[] }): FrontStep {
+  return (req, res) => {
     if (Buffer.byteLength(req.originalUrl, 'latin1') > limits.maxUrlBytes) {
       sendProblem(res, 414, `the URL is longer than ${limits.maxUrlBytes} bytes`)
-      return
+      return true
     }
     // Routers that answer bad encoding in their own format (the resolution API: a resolution result) do so.
-    if (options.ownDecodingPrefixes?.some(prefix => under(req.path, prefix)) === true) {
-      next()
-      return
-    }
+    if (options.ownDecodingPrefixes?.some(prefix => under(req.path, prefix)) === true) return false
     try {
       decodeURIComponent(req.path)
     } catch {
       sendProblem(res, 400, 'the URL path is not validly percent-encoded UTF-8')
-      return
+      return true
     }
-    next()
+    return false
   }
 }
 
@@ -324,34 +364,158 @@ export function requestContext (res: Response): RequestLocals | undefined {
  * logged. Runs on every request, so it allocates little: one line object, one listener.
  */
 export function requestIds (logger: Logger, accessLogger: Logger = logger): RequestHandler {
-  return (req, res, next) => {
-    const offered = req.headers['x-request-id']
-    const requestId = typeof offered === 'string' && REQUEST_ID_RE.test(offered) ? offered : randomUUID()
-    const locals = res.locals as RequestIdLocals
-    locals.requestId = requestId
-    locals.requestLogger = logger
+  return asMiddleware(requestIdStep(logger, accessLogger))
+}
+
+/** The id a request is known by: the client's `X-Request-Id` when it is a short token, a random UUID otherwise. */
+export function requestIdOf (req: IncomingMessage): string {
+  const offered = req.headers['x-request-id']
+  return typeof offered === 'string' && REQUEST_ID_RE.test(offered) ? offered : randomUUID()
+}
+
+/** What one access-log line says about a request that ended. */
+export interface AccessRecord {
+  requestId: string
+  method: string | undefined
+  /** The request target as received (its query values are never logged, only its option names). */
+  url: string
+  status: number
+  startedMs: number
+  remoteAddress: string | undefined
+  aborted: boolean
+}
+
+/** Writes the access-log line of a request: method, path, query option names, status, duration. */
+export function logAccess (accessLogger: Logger, record: AccessRecord): void {
+  const { url } = record
+  const queryAt = url.indexOf('?')
+  const rawPath = queryAt === -1 ? url : url.slice(0, queryAt)
+  const line: Record<string, unknown> = {
+    reqId: record.requestId,
+    method: record.method,
+    path: rawPath.length > MAX_LOGGED_PATH_CHARS ? `${rawPath.slice(0, MAX_LOGGED_PATH_CHARS)}…` : rawPath
+  }
+  if (queryAt !== -1 && queryAt !== url.length - 1) {
+    line.queryKeys = url.slice(queryAt + 1).split('&').slice(0, MAX_LOGGED_QUERY_KEYS).map(pair => (pair.split('=', 1)[0] ?? '').slice(0, 64))
+  }
+  line.status = record.status
+  line.durationMs = Math.round((performance.now() - record.startedMs) * 10) / 10
+  line.remoteAddress = record.remoteAddress
+  if (record.aborted) line.aborted = true
+  // 501 refuses what the client asked for (an unsupported option, dereferencing): not a failure of the daemon.
+  if (record.status >= 500 && record.status !== 501) accessLogger.error(line, 'request')
+  else accessLogger.info(line, 'request')
+}
+
+/** Leaves the request's id and logger where `requestContext` finds them. */
+function setRequestLocals (res: Response, requestId: string, logger: Logger): void {
+  const locals = res.locals as RequestIdLocals
+  locals.requestId = requestId
+  locals.requestLogger = logger
+}
+
+/** Logs the request's line once its answer is finished or its connection is gone. */
+function logWhenClosed (req: Request, res: Response, accessLogger: Logger, requestId: string, startedMs: number): void {
+  const { method, originalUrl: url } = req
+  const remoteAddress = req.socket.remoteAddress
+  res.once('close', () => {
+    logAccess(accessLogger, { requestId, method, url, status: res.statusCode, startedMs, remoteAddress, aborted: !res.writableFinished })
+  })
+}
+
+function requestIdStep (logger: Logger, accessLogger: Logger): FrontStep {
+  return (req, res) => {
+    const requestId = requestIdOf(req)
+    setRequestLocals(res, requestId, logger)
     res.setHeader('X-Request-Id', requestId)
+    logWhenClosed(req, res, accessLogger, requestId, performance.now())
+    return false
+  }
+}
+
+/**
+ * A route the front answers itself, before the router: warm resolution. `accepts` decides from the request line
+ * and headers alone, before anything is done; `answer` writes the whole answer, sending `head` (the front's
+ * headers, as name/value pairs) with it, and rejects only when it wrote nothing.
+ */
+export interface HotRoute {
+  accepts: (req: Request) => boolean
+  answer: (req: Request, res: Response, head: string[]) => Promise<void>
+}
+
+export interface PublicFrontOptions {
+  limits: Pick<HttpLimits, 'maxUrlBytes' | 'rateLimit' | 'trustProxy'>
+  clock?: Clock
+  /** Request ids and the access log; without a logger, neither. */
+  logger?: Logger
+  accessLogger?: Logger
+  cors?: PublicCorsOptions
+  /** Path prefixes whose routers answer bad percent-encoding themselves (see `urlLimit`). */
+  ownDecodingPrefixes?: readonly string[]
+  /** Exact paths outside the rate limit (the probes: a flood must not get a healthy daemon restarted). */
+  unlimitedPaths?: readonly string[]
+  hot?: HotRoute
+}
+
+/**
+ * securityHeaders → requestIds → publicCors → urlLimit → rateLimit (except `unlimitedPaths`) as one middleware:
+ * the same steps as the separate middlewares, in the same order, without an express layer each.
+ *
+ * A request the hot route accepts (a short public GET, so the CORS and URL steps have nothing to refuse) takes
+ * its rate-limit token first and is then answered by the hot route with the same headers the steps would have
+ * set, written at once with the answer, and its access line written when the answer is: no per-header
+ * `setHeader`, no listener per request. Refused by the rate limit, it goes through the steps like any other.
+ */
+export function publicFront (options: PublicFrontOptions): RequestHandler {
+  const clock = options.clock ?? systemClock
+  const { logger, hot } = options
+  const accessLogger = options.accessLogger ?? logger
+  const steps: FrontStep[] = [
+    securityStep(),
+    ...(logger === undefined || accessLogger === undefined ? [] : [requestIdStep(logger, accessLogger)]),
+    corsStep(options.cors ?? {}),
+    urlStep(options.limits, { ownDecodingPrefixes: options.ownDecodingPrefixes ?? [] })
+  ]
+  const rate = rateLimitStep(options.limits, clock)
+  const unlimited = new Set(options.unlimitedPaths ?? [])
+  const fixedHead = [...SECURITY_HEADERS, ...CORS_READ_HEADERS].flat()
+  const maxUrlBytes = options.limits.maxUrlBytes
+
+  const answerHot = (route: HotRoute, req: Request, res: Response, next: NextFunction): void => {
     const startedMs = performance.now()
-    const url = req.originalUrl
-    const queryAt = url.indexOf('?')
-    const rawPath = queryAt === -1 ? url : url.slice(0, queryAt)
-    const path = rawPath.length > MAX_LOGGED_PATH_CHARS ? `${rawPath.slice(0, MAX_LOGGED_PATH_CHARS)}…` : rawPath
-    const queryKeys = queryAt === -1 || queryAt === url.length - 1
-      ? undefined
-      : url.slice(queryAt + 1).split('&').slice(0, MAX_LOGGED_QUERY_KEYS).map(pair => (pair.split('=', 1)[0] ?? '').slice(0, 64))
-    const method = req.method
-    const remoteAddress = req.socket.remoteAddress
-    res.once('close', () => {
-      const line: Record<string, unknown> = { reqId: requestId, method, path }
-      if (queryKeys !== undefined) line.queryKeys = queryKeys
-      line.status = res.statusCode
-      line.durationMs = Math.round((performance.now() - startedMs) * 10) / 10
-      line.remoteAddress = remoteAddress
-      if (!res.writableFinished) line.aborted = true
-      // 501 refuses what the client asked for (an unsupported option, dereferencing): not a failure of the daemon.
-      if (res.statusCode >= 500 && res.statusCode !== 501) accessLogger.error(line, 'request')
-      else accessLogger.info(line, 'request')
+    const head = [...fixedHead]
+    if (req.secure) head.push('Strict-Transport-Security', `max-age=${HSTS_MAX_AGE_S}`)
+    let requestId: string | undefined
+    if (logger !== undefined) {
+      requestId = requestIdOf(req)
+      head.push('X-Request-Id', requestId)
+      setRequestLocals(res, requestId, logger)
+    }
+    route.answer(req, res, head).then(() => {
+      if (accessLogger === undefined || requestId === undefined) return
+      logAccess(accessLogger, { requestId, method: req.method, url: req.originalUrl, status: res.statusCode, startedMs, remoteAddress: req.socket.remoteAddress, aborted: res.destroyed && !res.writableFinished })
+    }, (err: unknown) => {
+      // Nothing was written: the error handler answers, with the front's headers and the line when it is done.
+      for (let i = 0; i < head.length; i += 2) res.setHeader(head[i]!, head[i + 1]!)
+      if (accessLogger !== undefined && requestId !== undefined) logWhenClosed(req, res, accessLogger, requestId, startedMs)
+      next(err)
     })
+  }
+
+  return (req, res, next) => {
+    if (hot !== undefined && req.originalUrl.length <= maxUrlBytes && hot.accepts(req)) {
+      const retryAfterS = rate.take(req)
+      if (retryAfterS === undefined) {
+        answerHot(hot, req, res, next)
+        return
+      }
+      for (const step of steps) if (step(req, res)) return
+      rate.refuse(res, retryAfterS)
+      return
+    }
+    for (const step of steps) if (step(req, res)) return
+    if (unlimited.has(req.path)) { next(); return }
+    if (rate.step(req, res)) return
     next()
   }
 }

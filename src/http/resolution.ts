@@ -22,6 +22,7 @@ import type { DidResolutionResult, ResolveOptions } from '../resolver/resolver.t
 export { DID_ERROR_TYPE_BASE, DID_ERROR_TYPES, errorCodeOf, errorTypeOf, fromWireResult, problemOf, statusOf, toWireResult } from '../resolver/wire.ts'
 export type { ResolutionProblem } from '../resolver/wire.ts'
 import type { NextFunction, Request, Response, Router } from 'express'
+import type { HotRoute } from './protect.ts'
 
 /** The resolution result's media type (DID Resolution §9). */
 export const DID_RESOLUTION_MEDIA_TYPE = 'application/did-resolution'
@@ -114,9 +115,9 @@ export function resolutionRouter (ctx: ResolutionContext): Router {
   const router = express.Router()
   const resolveRoute = `${IDENTIFIERS_PATH}/*did`
 
-  router.get(resolveRoute, (req, res, next) => { handle(ctx, req, res, false).catch(next) })
+  router.get(resolveRoute, (req, res, next) => { handle(ctx, req, res, false, didOf(req)).catch(next) })
   router.post(resolveRoute, express.json({ limit: MAX_POST_BODY_BYTES, type: JSON_BODY_TYPES }), (req, res, next) => {
-    handle(ctx, req, res, true).catch(next)
+    handle(ctx, req, res, true, didOf(req)).catch(next)
   })
   router.get(METHODS_PATH, (_req, res) => { res.json([DID_METHOD]) })
   router.get(TEST_IDENTIFIERS_PATH, (_req, res) => {
@@ -141,29 +142,69 @@ export function resolutionRouter (ctx: ResolutionContext): Router {
   return router
 }
 
-async function handle (ctx: ResolutionContext, req: Request, res: Response, post: boolean): Promise<void> {
+/**
+ * The hot route, for the app's front (`publicFront`): a GET of `/1.0/identifiers/{did}` with no query, whose path
+ * segment decodes to a DID without path, query or fragment. It is handled by the same `handle` as the router's
+ * route; a 200 or 304 is written with the front's headers in one `writeHead`, anything else as the router would.
+ * Any other request (another method or form, bad encoding, a query) is left to the router.
+ */
+export function hotResolution (ctx: ResolutionContext): HotRoute {
+  const prefix = `${IDENTIFIERS_PATH}/`
+  const pathDid = (req: Request): string | undefined => {
+    const url = req.url
+    if (req.method !== 'GET' || !url.startsWith(prefix) || url.includes('?')) return undefined
+    let didUrl: string
+    try {
+      didUrl = decodeURIComponent(url.slice(prefix.length))
+    } catch {
+      return undefined
+    }
+    return didUrl === '' || /[/?#]/.test(didUrl) ? undefined : didUrl
+  }
+  return {
+    accepts: req => pathDid(req) !== undefined,
+    answer: async (req, res, head) => { await handle(ctx, req, res, false, pathDid(req) ?? '', head) }
+  }
+}
+
+/** The DID URL the router matched: its `*did` segments, decoded and joined. */
+function didOf (req: Request): string {
+  const segments = (req.params as { did?: string[] | string }).did
+  return Array.isArray(segments) ? segments.join('/') : String(segments ?? '')
+}
+
+/**
+ * `head`: headers (name/value pairs) the front has not set yet and that go with whatever answer this writes; the
+ * answer is written at once with them when it is a 200 or a 304.
+ */
+async function handle (ctx: ResolutionContext, req: Request, res: Response, post: boolean, pathDid: string, head?: string[]): Promise<void> {
   const rep = negotiate(req.get('accept'))
   if (rep === undefined) {
+    setHead(res, head)
     sendError(res, REPRESENTATIONS[0]!, failure('representationNotSupported', 'representation_not_supported',
       `none of the requested media types is served; acceptable: ${REPRESENTATIONS.map(r => r.mediaType).join(', ')}`))
     return
   }
-  const request = readRequest(req, post)
-  if ('didResolutionMetadata' in request) { sendError(res, rep, request); return }
+  const request = readRequest(req, post, pathDid)
+  if ('didResolutionMetadata' in request) { setHead(res, head); sendError(res, rep, request); return }
   let result: DidResolutionResult
   try {
     result = await ctx.resolve(request.did, request.options)
   } catch {
     result = failure('internalError', 'internal_error', 'the resolver failed unexpectedly')
   }
-  if (result.didResolutionMetadata.error !== undefined) { sendError(res, rep, result); return }
-  sendResult(req, res, rep, result, { post, noCache: request.options.noCache === true })
+  if (result.didResolutionMetadata.error !== undefined) { setHead(res, head); sendError(res, rep, result); return }
+  sendResult(req, res, rep, result, { post, noCache: request.options.noCache === true }, head)
+}
+
+function setHead (res: Response, head: string[] | undefined): void {
+  if (head === undefined) return
+  for (let i = 0; i < head.length; i += 2) res.setHeader(head[i]!, head[i + 1]!)
 }
 
 /** The DID and options of a request, or the error result that refuses it. */
-function readRequest (req: Request, post: boolean): { did: string, options: ResolveOptions } | DidResolutionResult {
-  const segments = (req.params as { did?: string[] | string }).did
-  let didUrl = Array.isArray(segments) ? segments.join('/') : String(segments ?? '')
+function readRequest (req: Request, post: boolean, pathDid: string): { did: string, options: ResolveOptions } | DidResolutionResult {
+  let didUrl = pathDid
   const queryAt = req.originalUrl.indexOf('?')
   const rawQuery = queryAt === -1 ? undefined : req.originalUrl.slice(queryAt + 1)
   // POST carries its options in the body, so a query on its URL belongs to the DID URL (the binding's example 29).
@@ -247,13 +288,23 @@ function parameters (query: string): Map<string, string> | undefined {
   return map
 }
 
-/**
- * Bodies and ETags already rendered per result object and representation. The resolver hands out the same
- * result object for warm answers until the DID's state changes, so a hot DID is serialised and hashed once.
- */
-const rendered = new WeakMap<DidResolutionResult, Map<string, { bytes: Buffer, etag: string | undefined }>>()
+/** An answer rendered once per result object and representation. */
+interface Rendered {
+  /** The body as a string: Node writes headers and a string body in one write. */
+  body: string
+  length: number
+  etag: string | undefined
+  /** The representation's fixed headers for a 200, as name/value pairs for `writeHead`. */
+  head: string[]
+}
 
-function render (served: Representation, result: DidResolutionResult): { bytes: Buffer, etag: string | undefined } {
+/**
+ * Answers already rendered per result object and representation. The resolver hands out the same result object
+ * for warm answers until the DID's state changes, so a hot DID is serialised and hashed once.
+ */
+const rendered = new WeakMap<DidResolutionResult, Map<string, Rendered>>()
+
+function render (served: Representation, result: DidResolutionResult): Rendered {
   let forResult = rendered.get(result)
   if (forResult === undefined) {
     forResult = new Map()
@@ -261,26 +312,44 @@ function render (served: Representation, result: DidResolutionResult): { bytes: 
   }
   let done = forResult.get(served.key)
   if (done === undefined) {
-    done = { bytes: Buffer.from(JSON.stringify(served.full ? wholeResult(served, result) : result.didDocument)), etag: etagOf(served, result) }
+    const body = JSON.stringify(served.full ? wholeResult(served, result) : result.didDocument)
+    const etag = etagOf(served, result)
+    const length = Buffer.byteLength(body)
+    done = { body, length, etag, head: ['Vary', 'Accept', ...(etag === undefined ? [] : ['ETag', etag]), 'Content-Type', served.mediaType, 'Content-Length', String(length)] }
     forResult.set(served.key, done)
   }
   return done
 }
 
-function sendResult (req: Request, res: Response, rep: Representation, result: DidResolutionResult, how: { post: boolean, noCache: boolean }): void {
+function sendResult (req: Request, res: Response, rep: Representation, result: DidResolutionResult, how: { post: boolean, noCache: boolean }, head?: string[]): void {
   const status = statusOf(result)
   // A deactivated DID may come without a document (DID Resolution §4.4): then only the whole result says so.
   const served = !rep.full && result.didDocument === null ? REPRESENTATIONS[0]! : rep
-  const { bytes, etag } = render(served, result)
+  const answer = render(served, result)
+  const { etag } = answer
+  const cacheControl = cacheControlOf(result, how)
+  // RFC 9110 §13.2.1: preconditions only apply where the answer would be 2xx, so a 410 is never a 304.
+  const notModified = !how.post && status === 200 && etag !== undefined && noneMatch(req.get('if-none-match'), etag)
+  if (head !== undefined && (status === 200 || notModified)) {
+    // The hot path: every header in one go, and the body in the same write.
+    if (notModified) {
+      res.writeHead(304, [...head, 'Vary', 'Accept', 'ETag', etag, 'Cache-Control', cacheControl])
+      res.end()
+    } else {
+      res.writeHead(200, [...head, ...answer.head, 'Cache-Control', cacheControl])
+      res.end(answer.body)
+    }
+    return
+  }
+  setHead(res, head)
   res.vary('Accept')
   if (etag !== undefined) res.setHeader('ETag', etag)
-  res.setHeader('Cache-Control', cacheControlOf(result, how))
-  // RFC 9110 §13.2.1: preconditions only apply where the answer would be 2xx, so a 410 is never a 304.
-  if (!how.post && status === 200 && etag !== undefined && noneMatch(req.get('if-none-match'), etag)) {
+  res.setHeader('Cache-Control', cacheControl)
+  if (notModified) {
     res.status(304).end()
     return
   }
-  sendBytes(res, status, served.mediaType, bytes)
+  sendBody(res, status, served.mediaType, answer.body, answer.length)
 }
 
 function sendError (res: Response, rep: Representation, result: DidResolutionResult, status = statusOf(result)): void {
@@ -292,15 +361,16 @@ function sendError (res: Response, rep: Representation, result: DidResolutionRes
 }
 
 function send (res: Response, status: number, mediaType: string, body: unknown): void {
-  sendBytes(res, status, mediaType, Buffer.from(JSON.stringify(body)))
+  const text = JSON.stringify(body)
+  sendBody(res, status, mediaType, text, Buffer.byteLength(text))
 }
 
-function sendBytes (res: Response, status: number, mediaType: string, bytes: Buffer): void {
-  // Node's own setHeader and a Buffer, so that express adds no charset: the Content-Type is exactly the negotiated type.
+function sendBody (res: Response, status: number, mediaType: string, body: string, length: number): void {
+  // Node's own setHeader and end, so that express adds no charset: the Content-Type is exactly the negotiated type.
   res.status(status)
   res.setHeader('content-type', mediaType)
-  res.setHeader('content-length', bytes.length)
-  res.end(bytes)
+  res.setHeader('content-length', length)
+  res.end(body)
 }
 
 function wholeResult (rep: Representation, result: DidResolutionResult): DidResolutionResult {

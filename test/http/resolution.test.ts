@@ -4,6 +4,7 @@
  * W3C DID Resolution HTTP(S) binding send them.
  */
 import { request as httpRequest } from 'node:http'
+import { Writable } from 'node:stream'
 import express from 'express'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createFirstVersion, createNextVersion } from '../../src/did/version-node.ts'
@@ -15,6 +16,9 @@ import {
   LEGACY_DID_RESOLUTION_MEDIA_TYPE, MAX_POST_BODY_BYTES, fromWireResult, negotiate, resolutionRouter, statusOf, toWireResult
 } from '../../src/http/resolution.ts'
 import { Resolver, errorResult } from '../../src/resolver/resolver.ts'
+import { createApp } from '../../src/http/app.ts'
+import { DEFAULT_HTTP_LIMITS } from '../../src/http/protect.ts'
+import { createAccessLogger, createLogger } from '../../src/log.ts'
 import { HOUR_MS, buildChain, documentWithAuthKey, multikeyOf, testIdentity } from '../helpers/fixtures.ts'
 import { publishVersion, startMesh, stopAll } from '../helpers/network.ts'
 import type { ResolutionContext } from '../../src/http/resolution.ts'
@@ -424,6 +428,85 @@ describe('DID Core / DID Resolution rules for the JSON served', () => {
         expect(body.didResolutionMetadata.contentType, what).toBeUndefined()
         expect(error, what).toMatchObject({ type: expect.stringMatching(/^https:\/\/www\.w3\.org\/ns\/did#[A-Z_]+$/), title: expect.any(String), detail: expect.any(String), reason: expect.any(String) })
       }
+    }
+  })
+})
+
+describe('the hot path (the front answers warm GETs itself)', () => {
+  /** The whole app, as the daemon builds it; lines of the access log collected. */
+  async function serveApp (lines: Array<Record<string, unknown>>, limits = DEFAULT_HTTP_LIMITS): Promise<Served> {
+    const sink = new Writable({ write (chunk: Buffer, _encoding, done) { for (const l of chunk.toString().split('\n')) if (l !== '') lines.push(JSON.parse(l) as Record<string, unknown>); done() } })
+    const app = createApp({ startedAtMs: Date.now(), now: Date.now, resolver, logger: createLogger('silent'), accessLogger: createAccessLogger('info', sink), limits })
+    const server = app.listen(0, '127.0.0.1')
+    await new Promise(resolve => server.once('listening', resolve))
+    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server }
+  }
+  /** Status, headers (without the two that differ between any two answers) and body. */
+  const answerOf = async (response: Response): Promise<{ status: number, headers: Record<string, string>, body: string }> => {
+    const headers = Object.fromEntries([...response.headers].filter(([name]) => name !== 'date' && name !== 'x-request-id'))
+    return { status: response.status, headers, body: await response.text() }
+  }
+
+  it('answers exactly as the router does, for every Accept, conditional request and outcome', async () => {
+    const lines: Array<Record<string, unknown>> = []
+    const app = await serveApp(lines)
+    try {
+      const etag = (await get(identifier(live.did), DID_RESOLUTION_MEDIA_TYPE, {}, app.url)).headers.get('etag')!
+      const cases: Array<[string, string | undefined, Record<string, string>]> = [
+        [live.did, UR_ACCEPT, {}],
+        [live.did, UR_LEGACY_ACCEPT, {}],
+        [live.did, undefined, {}],
+        [live.did, 'application/did+json', {}],
+        [live.did, 'application/did;q=0.5, application/json', {}],
+        [live.did, 'text/html', {}],
+        [live.did, DID_RESOLUTION_MEDIA_TYPE, { 'if-none-match': etag }],
+        [live.did, DID_RESOLUTION_MEDIA_TYPE, { 'if-none-match': '"other"' }],
+        [dead.did, UR_ACCEPT, {}],
+        [dead.did, 'application/did+json', {}],
+        [unpublished, UR_ACCEPT, {}],
+        ['did:ipid:notbase36!', UR_ACCEPT, {}],
+        [DID_KEY, UR_ACCEPT, {}]
+      ]
+      for (const [did, accept, headers] of cases) {
+        // Express routes ignore case, the front's hot path does not: the second path goes through the router.
+        const hot = await answerOf(await get(`/1.0/identifiers/${encodeURIComponent(did)}`, accept, headers, app.url))
+        const routed = await answerOf(await get(`/1.0/Identifiers/${encodeURIComponent(did)}`, accept, headers, app.url))
+        if (!/max-age=0\b/.test(routed.headers['cache-control'] ?? '')) {
+          // max-age counts down by the second: allow the two answers to straddle a second.
+          const age = (h: Record<string, string>): number => Number(/max-age=(\d+)/.exec(h['cache-control'] ?? '')?.[1] ?? 0)
+          expect(Math.abs(age(hot.headers) - age(routed.headers))).toBeLessThanOrEqual(1)
+          hot.headers['cache-control'] = routed.headers['cache-control'] ?? ''
+        }
+        expect({ did, accept, ...hot }).toEqual({ did, accept, ...routed })
+      }
+      expect(cases.map(([did]) => did)).toContain(live.did)
+      // Every request has its line, the hot ones included, with the status it got.
+      const hotLines = lines.filter(l => String(l.path).startsWith('/1.0/identifiers/'))
+      expect(hotLines.map(l => l.status)).toEqual([200, 200, 200, 200, 200, 200, 406, 304, 200, 410, 410, 404, 400, 501])
+      expect(hotLines.every(l => typeof l.reqId === 'string' && typeof l.durationMs === 'number' && l.msg === 'request')).toBe(true)
+    } finally {
+      await new Promise(resolve => app.server.close(resolve))
+    }
+  })
+
+  it('keeps the client\'s request id, and is rate limited like every other request', async () => {
+    const lines: Array<Record<string, unknown>> = []
+    const app = await serveApp(lines, { ...DEFAULT_HTTP_LIMITS, rateLimit: { ...DEFAULT_HTTP_LIMITS.rateLimit, burst: 2, requestsPerWindow: 1, windowMs: 60_000 } })
+    try {
+      const path = identifier(live.did)
+      const first = await get(path, UR_ACCEPT, { 'x-request-id': 'trace-1' }, app.url)
+      expect(first.status).toBe(200)
+      expect(first.headers.get('x-request-id')).toBe('trace-1')
+      expect((await get(path, UR_ACCEPT, {}, app.url)).status).toBe(200)
+      const limited = await get(path, UR_ACCEPT, { 'x-request-id': 'trace-3' }, app.url)
+      expect(limited.status).toBe(429)
+      expect(limited.headers.get('retry-after')).toMatch(/^\d+$/)
+      expect(limited.headers.get('x-request-id')).toBe('trace-3')
+      expect(limited.headers.get('x-content-type-options')).toBe('nosniff')
+      expect(limited.headers.get('access-control-allow-origin')).toBe('*')
+      expect(lines.map(l => [l.reqId, l.status])).toEqual([['trace-1', 200], [expect.any(String), 200], ['trace-3', 429]])
+    } finally {
+      await new Promise(resolve => app.server.close(resolve))
     }
   })
 })
