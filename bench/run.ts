@@ -8,10 +8,11 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { cacheBenchmarks } from './cache.ts'
 import { coreBenchmarks } from './core.ts'
+import { didauthBenchmarks } from './didauth.ts'
 import { httpBenchmarks } from './http.ts'
 import { networkBenchmarks } from './network.ts'
 
-const sections = [await coreBenchmarks(), await networkBenchmarks(), await cacheBenchmarks(), await httpBenchmarks()]
+const sections = [await coreBenchmarks(), await networkBenchmarks(), await cacheBenchmarks(), await httpBenchmarks(), await didauthBenchmarks()]
 const cpu = cpus()[0]?.model ?? 'unknown CPU'
 const header = [
   '# Benchmark results',

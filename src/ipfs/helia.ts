@@ -97,6 +97,11 @@ export async function createEmbeddedNode (options: EmbeddedNodeOptions): Promise
     streamMuxers: [yamux()],
     // Nothing is discovered or dialled unless configured: no mDNS, no bootstrap list, no relays.
     peerDiscovery: [],
+    // The monitor pings every connection each 10 s and, by default, aborts the connection (and every stream on
+    // it: DIDAuth handshakes, DHT queries) when one ping fails. Under load a ping stream can outlive its probe,
+    // the next probe then hits ping's limit of one outbound stream, and a healthy connection is killed
+    // (js-libp2p #3463, #3464). Dead connections are still found by TCP and yamux keep-alive.
+    connectionMonitor: { abortConnectionOnPingFailure: false },
     services: {
       identify: identify(),
       ping: ping(),
