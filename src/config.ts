@@ -6,6 +6,8 @@ import { readFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { z } from 'zod'
+import { DEFAULT_DIDAUTH_LIMITS } from './auth/limits.ts'
+import { STEP_TIMEOUT_MS } from './auth/framing.ts'
 import { DEFAULT_KEEPER_INTERVAL_MS } from './cache/keeper.ts'
 import { DEFAULT_MAX_IDENTITIES } from './cache/store.ts'
 import { RATE_LIMIT_BURST, RATE_LIMIT_REQUESTS_PER_WINDOW, RATE_LIMIT_WINDOW_MS } from './http/protect.ts'
@@ -22,6 +24,11 @@ export const MAX_CONFIG_FILE_BYTES = 1024 * 1024
 /** Bounds on cache settings, so a typo cannot disable the size bound or make the keeper spin. */
 export const MAX_CACHE_IDENTITIES = 100_000_000
 export const MIN_KEEPER_INTERVAL_MS = 60_000
+/** Bounds on DIDAuth settings: a step deadline too short fails honest peers, too long lets silent ones hold slots. */
+export const MIN_AUTH_STEP_TIMEOUT_MS = 100
+export const MAX_AUTH_STEP_TIMEOUT_MS = 120_000
+/** The identity names of src/identity (kept here so that the configuration does not load the keystore). */
+const AUTH_IDENTITY_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/
 
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
@@ -58,6 +65,22 @@ export const configSchema = z.strictObject({
     /** The keeper republishes identities resolved lately too, not only own and pinned ones. */
     keepResolved: z.boolean(),
     keeperIntervalMs: z.number().int().min(MIN_KEEPER_INTERVAL_MS)
+  }),
+  /** DIDAuth over libp2p (spec/didauth.md); only with the embedded node. */
+  auth: z.strictObject({
+    /** The identity this daemon proves itself as; unset: the only identity it holds, if it holds exactly one. */
+    identity: z.string().regex(AUTH_IDENTITY_RE, 'an identity name').optional(),
+    /** Refuse peers that do not prove a DID when they open a handshake. */
+    requirePeerProof: z.boolean(),
+    /** Authenticate every peer that connects and speaks DIDAuth. */
+    autoAuthenticate: z.boolean(),
+    stepTimeoutMs: z.number().int().min(MIN_AUTH_STEP_TIMEOUT_MS).max(MAX_AUTH_STEP_TIMEOUT_MS),
+    limits: z.strictObject({
+      maxConcurrent: z.number().int().min(1).max(100_000),
+      maxConcurrentPerPeer: z.number().int().min(1).max(1000),
+      perPeerPerMinute: z.number().int().min(1).max(1_000_000),
+      burst: z.number().int().min(1).max(1_000_000)
+    })
   })
 })
 export type Config = z.infer<typeof configSchema>
@@ -69,6 +92,13 @@ export type ConfigInput = {
   logLevel?: string
   ipfs?: { backend?: string, kuboUrl?: string, listen?: string[], announce?: string[], bootstrap?: string[], network?: string }
   cache?: { url?: string, maxIdentities?: number, expiredGraceMs?: number, keepResolved?: boolean, keeperIntervalMs?: number }
+  auth?: {
+    identity?: string
+    requirePeerProof?: boolean
+    autoAuthenticate?: boolean
+    stepTimeoutMs?: number
+    limits?: { maxConcurrent?: number, maxConcurrentPerPeer?: number, perPeerPerMinute?: number, burst?: number }
+  }
 }
 
 export class ConfigError extends Error {
@@ -90,7 +120,8 @@ export function defaultConfig (env: NodeJS.ProcessEnv = process.env): Config {
     },
     logLevel: 'info',
     ipfs: { backend: 'embedded', listen: [...DEFAULT_LISTEN], announce: [], bootstrap: [], network: 'local' },
-    cache: { maxIdentities: DEFAULT_MAX_IDENTITIES, expiredGraceMs: DEFAULT_EXPIRED_GRACE_MS, keepResolved: false, keeperIntervalMs: DEFAULT_KEEPER_INTERVAL_MS }
+    cache: { maxIdentities: DEFAULT_MAX_IDENTITIES, expiredGraceMs: DEFAULT_EXPIRED_GRACE_MS, keepResolved: false, keeperIntervalMs: DEFAULT_KEEPER_INTERVAL_MS },
+    auth: { requirePeerProof: false, autoAuthenticate: false, stepTimeoutMs: STEP_TIMEOUT_MS, limits: { ...DEFAULT_DIDAUTH_LIMITS } }
   }
 }
 
@@ -117,6 +148,11 @@ export function configFromEnv (env: NodeJS.ProcessEnv): ConfigInput {
   if (nonEmpty(env.IPIDD_CACHE_MAX)) cache.maxIdentities = parseCount(env.IPIDD_CACHE_MAX, 'IPIDD_CACHE_MAX')
   if (nonEmpty(env.IPIDD_KEEP_RESOLVED)) cache.keepResolved = parseBoolean(env.IPIDD_KEEP_RESOLVED, 'IPIDD_KEEP_RESOLVED')
   if (Object.keys(cache).length > 0) input.cache = cache
+  const auth: NonNullable<ConfigInput['auth']> = {}
+  if (nonEmpty(env.IPIDD_AUTH_IDENTITY)) auth.identity = env.IPIDD_AUTH_IDENTITY
+  if (nonEmpty(env.IPIDD_AUTH_REQUIRE_PROOF)) auth.requirePeerProof = parseBoolean(env.IPIDD_AUTH_REQUIRE_PROOF, 'IPIDD_AUTH_REQUIRE_PROOF')
+  if (nonEmpty(env.IPIDD_AUTH_AUTO)) auth.autoAuthenticate = parseBoolean(env.IPIDD_AUTH_AUTO, 'IPIDD_AUTH_AUTO')
+  if (Object.keys(auth).length > 0) input.auth = auth
   return input
 }
 
@@ -161,7 +197,12 @@ export function mergeConfig (base: Config, ...layers: ConfigInput[]): Config {
       ...layer,
       http: { ...(merged.http as object), ...(layer.http ?? {}) },
       ipfs: { ...(merged.ipfs as object), ...(layer.ipfs ?? {}) },
-      cache: { ...(merged.cache as object), ...(layer.cache ?? {}) }
+      cache: { ...(merged.cache as object), ...(layer.cache ?? {}) },
+      auth: {
+        ...(merged.auth as object),
+        ...(layer.auth ?? {}),
+        limits: { ...(merged.auth as { limits?: object } | undefined)?.limits, ...(layer.auth?.limits ?? {}) }
+      }
     }
   }
   const parsed = configSchema.safeParse(merged)

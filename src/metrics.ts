@@ -2,13 +2,15 @@
  * The daemon's Prometheus metrics (prom-client). One registry per daemon rather than prom-client's global
  * one, so that several daemons in one process (tests, embedding apps) keep their figures apart.
  */
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 
 export const METRICS_CONTENT_TYPE = Registry.PROMETHEUS_CONTENT_TYPE
 
 /** Store operations finish in well under a millisecond (SQLite) to a few milliseconds (a remote server). */
 const STORE_BUCKETS_S = [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1]
 const RESOLVE_BUCKETS_S = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+/** A warm DIDAuth handshake takes a few ms on loopback; one that resolves over the network, up to seconds. */
+const HANDSHAKE_BUCKETS_S = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
 
 export class Metrics {
   readonly registry = new Registry()
@@ -26,6 +28,12 @@ export class Metrics {
   readonly keeperFailures = new Counter({ name: 'ipidd_keeper_failures_total', help: 'Records the keeper failed to republish, by reason', labelNames: ['reason'] as const, registers: [this.registry] })
   readonly storeSeconds = new Histogram({ name: 'ipidd_cache_store_seconds', help: 'Cache store operation latency', labelNames: ['op', 'store'] as const, buckets: STORE_BUCKETS_S, registers: [this.registry] })
   readonly resolveSeconds = new Histogram({ name: 'ipidd_resolve_seconds', help: 'Resolve latency, by how it was answered', labelNames: ['answer'] as const, buckets: RESOLVE_BUCKETS_S, registers: [this.registry] })
+  /** DIDAuth handshakes by role (`initiator`, `responder`) and outcome: `ok`, `refused` (this side refused the peer), `rejected` (the peer refused us). */
+  readonly didauthHandshakes = new Counter({ name: 'ipidd_didauth_handshakes_total', help: 'DIDAuth handshakes, by role and outcome', labelNames: ['role', 'outcome'] as const, registers: [this.registry] })
+  /** DIDAuth handshakes this side refused, by reason (spec/didauth.md §7): limits, bad messages, bad proofs. */
+  readonly didauthRefused = new Counter({ name: 'ipidd_didauth_refused_total', help: 'DIDAuth handshakes refused, by reason', labelNames: ['reason'] as const, registers: [this.registry] })
+  readonly didauthSeconds = new Histogram({ name: 'ipidd_didauth_handshake_seconds', help: 'DIDAuth handshake duration, by role', labelNames: ['role'] as const, buckets: HANDSHAKE_BUCKETS_S, registers: [this.registry] })
+  readonly didauthSessions = new Gauge({ name: 'ipidd_didauth_sessions', help: 'Peers authenticated by DIDAuth now', registers: [this.registry] })
 
   constructor (options: { processMetrics?: boolean } = {}) {
     if (options.processMetrics === true) collectDefaultMetrics({ register: this.registry, prefix: 'ipidd_' })

@@ -12,7 +12,8 @@ describe('configuration', () => {
       http: { host: '127.0.0.1', port: 8080, trustProxy: false, rateLimitPerMinute: 600, rateLimitBurst: 100 },
       logLevel: 'info',
       ipfs: { backend: 'embedded', listen: ['/ip4/0.0.0.0/tcp/4001'], announce: [], bootstrap: [], network: 'local' },
-      cache: { maxIdentities: 100_000, expiredGraceMs: 24 * 3_600_000, keepResolved: false, keeperIntervalMs: 4 * 3_600_000 }
+      cache: { maxIdentities: 100_000, expiredGraceMs: 24 * 3_600_000, keepResolved: false, keeperIntervalMs: 4 * 3_600_000 },
+      auth: { requirePeerProof: false, autoAuthenticate: false, stepTimeoutMs: 10_000, limits: { maxConcurrent: 64, maxConcurrentPerPeer: 2, perPeerPerMinute: 30, burst: 10 } }
     })
   })
 

@@ -118,6 +118,13 @@ interface NameState {
 
 export type Outcome = 'accepted' | 'unchanged' | 'refused'
 
+/** A DID's verified head moved: a new version was accepted (or a newer one adopted from the cache). */
+export interface VersionChange {
+  /** The canonical DID. */
+  did: string
+  versionId: string
+}
+
 export class Resolver {
   private readonly backend: IpfsBackend
   private readonly clock: Clock
@@ -136,6 +143,7 @@ export class Resolver {
   /** The name watched most recently: already last in `watched`, so a repeat needs no reordering. */
   private lastWatched?: string
   private active = 0
+  private readonly changeListeners = new Set<(change: VersionChange) => void>()
   private readonly waiting: Array<() => void> = []
 
   constructor (init: ResolverInit) {
@@ -234,6 +242,15 @@ export class Resolver {
   /** Offers a record obtained elsewhere (a cache, a routing PUT): accepted only under the same rules. */
   async offer (name: IpidName, record: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<Outcome> {
     return this.consider(name, record, options.signal ?? AbortSignal.timeout(this.deadlineMs), 'offer')
+  }
+
+  /**
+   * Calls `listener` whenever the head held for a DID changes (DIDAuth ends sessions that rest on an older
+   * version). Returns the unsubscribe function. A listener that throws is ignored.
+   */
+  onChange (listener: (change: VersionChange) => void): () => void {
+    this.changeListeners.add(listener)
+    return () => { this.changeListeners.delete(listener) }
   }
 
   /** Fork evidence collected for a DID (any spelling). */
@@ -454,11 +471,20 @@ export class Resolver {
 
   /** Keeps a state in memory, most recently used last; the least recently used leave beyond the bound. */
   private remember (state: NameState): void {
+    const before = this.states.get(state.name.id)
     this.states.delete(state.name.id)
     this.states.set(state.name.id, state)
     if (this.states.size > MAX_MEMORY_NAMES) {
       const oldest = this.states.keys().next().value
       if (oldest !== undefined) this.states.delete(oldest)
+    }
+    const head = headOf(state)
+    if (this.changeListeners.size > 0 && (before === undefined || headOf(before) !== head)) {
+      for (const listener of this.changeListeners) {
+        try {
+          listener({ did: state.name.did, versionId: head })
+        } catch {}
+      }
     }
   }
 
@@ -549,6 +575,11 @@ export class Resolver {
 }
 
 interface Selector { versionId?: string, versionTimeMs?: number }
+
+/** The versionId of the head a state serves. */
+function headOf (state: NameState): string {
+  return (state.legacy?.cid ?? state.chain?.[0]?.cid)?.toString() ?? ''
+}
 
 function toStored (state: NameState): StoredName {
   return {
