@@ -8,7 +8,9 @@ import { ResolveCache } from './cache/cache.ts'
 import { Keeper } from './cache/keeper.ts'
 import { createStore } from './cache/stores.ts'
 import { parseDid } from './did/identifier.ts'
-import { AdminTokenError, loadOrCreateAdminToken } from './http/admin-token.ts'
+import { ADMIN_URL_FILE, AdminTokenError, loadOrCreateAdminToken } from './http/admin-token.ts'
+import { MAX_STATUS_PEERS } from './http/admin.ts'
+import { writeFileAtomic } from './identity/keystore.ts'
 import { createApp } from './http/app.ts'
 import { DEFAULT_HTTP_LIMITS, HttpServerError, createHttpServer } from './http/protect.ts'
 import { CID } from 'multiformats/cid'
@@ -16,16 +18,21 @@ import { identity } from 'multiformats/hashes/identity'
 import { Metrics } from './metrics.ts'
 import { systemClock } from './did/time.ts'
 import { Identities } from './identity/identities.ts'
+import { DidAuthService } from './auth/service.ts'
 import { createEmbeddedNode } from './ipfs/helia.ts'
 import { createKuboBackend } from './ipfs/kubo.ts'
 import { Resolver } from './resolver/resolver.ts'
 import { VERSION } from './version.ts'
-import type { HttpLimits } from './http/protect.ts'
+import type { DaemonStatus } from './http/admin.ts'
+import type { HttpLimits, ReadinessCheck } from './http/protect.ts'
+import type { SealOptions } from './identity/keystore.ts'
 import type { IpfsBackend } from './ipfs/backend.ts'
 import type { EmbeddedNode } from './ipfs/helia.ts'
 import type { Config } from './config.ts'
 import type { Clock } from './did/time.ts'
 import type { Logger } from './log.ts'
+import type { AuthSigner } from './identity/identities.ts'
+import type { Libp2p } from '@libp2p/interface'
 import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 
@@ -36,6 +43,8 @@ export const REPUBLISH_CHECK_INTERVAL_MS = 10 * 60 * 1000
 export const LOCK_FILE_NAME = 'daemon.lock'
 /** The raw block of zero bytes as an identity CID: what `/readyz` asks the IPFS backend for. */
 export const READY_PROBE_CID = CID.createV1(0x55, identity.digest(new Uint8Array()))
+/** How long each health check of `GET /admin/v1/status` may take. */
+export const STATUS_CHECK_DEADLINE_MS = 2_000
 
 export class DaemonStartError extends Error {
   constructor (message: string, options?: ErrorOptions) {
@@ -55,6 +64,8 @@ export interface Daemon {
   readonly cache: ResolveCache
   readonly keeper: Keeper
   readonly metrics: Metrics
+  /** DIDAuth over libp2p (spec/didauth.md): with the embedded node only. */
+  readonly auth?: DidAuthService
   /** Keeps an identity alive for others: held, never evicted, republished by the keeper. */
   pin: (did: string) => Promise<void>
   unpin: (did: string) => Promise<void>
@@ -70,11 +81,14 @@ export interface DaemonOptions {
   keeperTickMs?: number
   /** The access log (one line per HTTP request); the main logger when not given. */
   accessLogger?: Logger
+  /** Key derivation cost of new key files; the keystore's interactive default when not given (tests lower it). */
+  seal?: SealOptions
 }
 
 export async function startDaemon (config: Config, options: DaemonOptions): Promise<Daemon> {
   const { logger } = options
   const clock = options.clock ?? systemClock
+  const startedAtMs = clock()
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 })
   const releaseLock = acquireLock(config.dataDir)
   let adminToken: string
@@ -116,6 +130,7 @@ export async function startDaemon (config: Config, options: DaemonOptions): Prom
       backend,
       clock,
       logger,
+      ...(options.seal === undefined ? {} : { seal: options.seal }),
       ...(node === undefined ? {} : { peerId: node.peerId.toString() }),
       onPublished: async (name, record) => {
         await cache.pin(name.id, 'own')
@@ -127,6 +142,9 @@ export async function startDaemon (config: Config, options: DaemonOptions): Prom
       for (const { name } of identities.list()) {
         await identities.unlockRoot(name, options.passphrase).catch((err: Error) => {
           logger.warn({ name, err: err.message }, 'could not unlock the identity for republishing')
+        })
+        await identities.unlockAuth(name, options.passphrase).catch((err: Error) => {
+          logger.warn({ name, err: err.message }, 'could not unlock the identity\'s authentication keys for DIDAuth')
         })
       }
     }
@@ -153,6 +171,27 @@ export async function startDaemon (config: Config, options: DaemonOptions): Prom
     })
     keeper.start()
     started.push(async () => keeper.stop())
+    const auth = node === undefined
+      ? undefined
+      : new DidAuthService({
+        libp2p: node.libp2p as Libp2p,
+        resolver,
+        clock,
+        logger,
+        metrics,
+        signer: name => didAuthSigner(identities, config.auth.identity, name),
+        requirePeerProof: config.auth.requirePeerProof,
+        autoAuthenticate: config.auth.autoAuthenticate,
+        stepTimeoutMs: config.auth.stepTimeoutMs,
+        limits: config.auth.limits
+      })
+    if (auth !== undefined) {
+      if (config.auth.identity !== undefined && !identities.list().some(i => i.name === config.auth.identity)) {
+        logger.warn({ identity: config.auth.identity }, 'DIDAuth: the configured identity is not held here; this daemon proves no DID')
+      }
+      await auth.start()
+      started.push(async () => auth.stop())
+    }
     const own = (id: string): boolean => identities.list().some(i => parseDid(i.did).id === id)
     const pin = async (did: string): Promise<void> => {
       const name = parseDid(did)
@@ -169,18 +208,56 @@ export async function startDaemon (config: Config, options: DaemonOptions): Prom
       trustProxy: config.http.trustProxy,
       rateLimit: { ...DEFAULT_HTTP_LIMITS.rateLimit, requestsPerWindow: config.http.rateLimitPerMinute, windowMs: 60_000, burst: config.http.rateLimitBurst }
     }
+    const readinessChecks: ReadinessCheck[] = [
+      // A lookup of an id that is never stored: cheap on every store (count() can be slow on PostgreSQL).
+      { name: 'cache', check: async () => { await cache.store.get('readyz-probe') } },
+      // An identity CID carries its bytes: any backend answers it locally, without the network.
+      { name: 'ipfs', check: async signal => { await backend.getBlock(READY_PROBE_CID, { signal }) } }
+    ]
+    const status = async (): Promise<DaemonStatus> => {
+      const checks = await Promise.all(readinessChecks.map(async ({ name, check }): Promise<[string, 'ok' | 'failed' | 'timed out']> => {
+        const signal = AbortSignal.timeout(STATUS_CHECK_DEADLINE_MS)
+        const deadline = new Promise<'timed out'>(resolve => { signal.addEventListener('abort', () => { resolve('timed out') }, { once: true }) })
+        return [name, await Promise.race([check(signal).then(() => 'ok' as const, () => signal.aborted ? 'timed out' as const : 'failed' as const), deadline])]
+      }))
+      const held = identities.list()
+      const pins = await cache.pins()
+      const peers = node === undefined ? [] : (node.libp2p as { getPeers: () => Array<{ toString: () => string }> }).getPeers().map(String)
+      const total = async (counter: { get: () => Promise<{ values: Array<{ value: number }> }> }): Promise<number> => (await counter.get()).values.reduce((sum, v) => sum + v.value, 0)
+      return {
+        version: VERSION,
+        uptimeSeconds: Math.floor((clock() - startedAtMs) / 1000),
+        health: { status: checks.every(([, outcome]) => outcome === 'ok') ? 'ok' : 'degraded', checks: Object.fromEntries(checks) },
+        httpUrl,
+        ipfs: {
+          backend: backend.kind,
+          network: config.ipfs.network,
+          ...(node === undefined ? {} : { peerId: node.peerId.toString() }),
+          addresses: node?.multiaddrs() ?? [],
+          peerCount: peers.length,
+          peers: peers.slice(0, MAX_STATUS_PEERS)
+        },
+        identities: { held: held.length, deactivated: held.filter(i => i.deactivated).length },
+        cache: {
+          store: cache.store.kind,
+          identities: await cache.count(),
+          maxIdentities: config.cache.maxIdentities,
+          own: pins.filter(p => p.kind === 'own').length,
+          pinned: pins.filter(p => p.kind === 'pinned').length,
+          hits: await total(metrics.cacheHits),
+          staleAnswers: await total(metrics.staleAnswers),
+          networkLookups: await total(metrics.networkLookups)
+        },
+        keeper: { intervalMs: config.cache.keeperIntervalMs, last: keeper.last ?? null }
+      }
+    }
     const app = createApp({
-      startedAtMs: clock(),
+      startedAtMs,
       now: clock,
       logger,
       accessLogger: options.accessLogger ?? logger,
       limits,
-      readinessChecks: [
-        // A lookup of an id that is never stored: cheap on every store (count() can be slow on PostgreSQL).
-        { name: 'cache', check: async () => { await cache.store.get('readyz-probe') } },
-        // An identity CID carries its bytes: any backend answers it locally, without the network.
-        { name: 'ipfs', check: async signal => { await backend.getBlock(READY_PROBE_CID, { signal }) } }
-      ],
+      readinessChecks,
       resolver,
       metrics,
       testIdentifiers: () => identities.list().filter(i => !i.deactivated).map(i => i.did),
@@ -196,7 +273,9 @@ export async function startDaemon (config: Config, options: DaemonOptions): Prom
         unpin,
         logger,
         pins: async () => (await cache.pins()).map(p => ({ did: `did:ipid:${p.id}`, kind: p.kind })),
-        keeper: () => ({ ...(keeper.last === undefined ? {} : { last: keeper.last }), intervalMs: config.cache.keeperIntervalMs })
+        keeper: () => ({ ...(keeper.last === undefined ? {} : { last: keeper.last }), intervalMs: config.cache.keeperIntervalMs }),
+        ...(auth === undefined ? {} : { peers: { list: () => auth.registry.list(), authenticate: async (address: string, as?: string) => auth.authenticate(address, as === undefined ? {} : { as }) } }),
+        status
       }
     })
     let httpServer: Server
@@ -212,6 +291,10 @@ export async function startDaemon (config: Config, options: DaemonOptions): Prom
     const address = server.address() as AddressInfo
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
     const httpUrl = `${config.http.tlsCertFile === undefined ? 'http' : 'https'}://${host}:${address.port}`
+    // Where `ipid` finds this daemon's API (whatever port it got); gone again once the daemon stops.
+    const urlFile = join(config.dataDir, ADMIN_URL_FILE)
+    writeFileAtomic(urlFile, `${httpUrl}\n`)
+    started.push(() => { rmSync(urlFile, { force: true }) })
     logger.info({
       version: VERSION,
       dataDir: config.dataDir,
@@ -231,10 +314,25 @@ export async function startDaemon (config: Config, options: DaemonOptions): Prom
       })()
       return stopping
     }
-    return { config, httpUrl, backend, ...(node === undefined ? {} : { node }), resolver, identities, cache, keeper, metrics, pin, unpin, stop }
+    return { config, httpUrl, backend, ...(node === undefined ? {} : { node }), resolver, identities, cache, keeper, metrics, ...(auth === undefined ? {} : { auth }), pin, unpin, stop }
   } catch (err) {
     await unwind()
     throw err
+  }
+}
+
+/**
+ * The identity DIDAuth acts as: the one asked for (an unknown name throws `unknown_identity`), else the one
+ * configured (`auth.identity`), else the only active identity held. Its key must be unlocked in this run.
+ */
+function didAuthSigner (identities: Identities, configured: string | undefined, name: string | undefined): AuthSigner | undefined {
+  if (name !== undefined) return identities.authSigner(name)
+  try {
+    const active = identities.list().filter(i => !i.deactivated)
+    const chosen = configured ?? (active.length === 1 ? active[0]?.name : undefined)
+    return chosen === undefined ? undefined : identities.authSigner(chosen)
+  } catch {
+    return undefined // a configured identity that is not held: proves nothing (warned at start)
   }
 }
 

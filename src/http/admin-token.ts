@@ -12,6 +12,8 @@ import { join } from 'node:path'
 import { writeFileAtomic } from '../identity/keystore.ts'
 
 export const ADMIN_TOKEN_FILE = 'admin.token'
+/** The running daemon's HTTP URL, written when it listens and removed when it stops, so that `ipid` finds it. */
+export const ADMIN_URL_FILE = 'api.url'
 /** 256 bits: far beyond guessing, even at the request rate of a loopback socket. */
 export const ADMIN_TOKEN_BYTES = 32
 /** Permission bits that let anyone but the owner read, write or run the file. */

@@ -29,12 +29,27 @@
  *   DELETE /identities/{name}/keys/{frag}        { passphrase } → 200 ChangeResult
  *   POST   /identities/{name}/keys/rotate        { passphrase, purpose? } → 200 ChangeResult
  *   POST   /identities/{name}/deactivate         { passphrase } → 200 ChangeResult
+ *   POST   /identities/{name}/backup             { passphrase } → 200 Backup (identity.json and the sealed key files)
+ *   POST   /backups                              { backup, passphrase, name? } → 201 IdentitySummary (restores a backup)
+ *   POST   /identities/{name}/update-keys/export { passphrase } → 200 ColdKeys (the sealed update key; nothing changes)
+ *   POST   /identities/{name}/update-keys/cold   { passphrase, publicKeys } → 200 IdentityDetail (the daemon drops them)
+ *   GET    /status                               → 200 DaemonStatus (health, peers, cache, keeper)
  *   GET    /pins                                 → 200 { pins: [{ did, kind }] }
  *   PUT    /pins/{did}                           → 201 (newly pinned) | 200 (already pinned, or own) { did, kind }
  *   DELETE /pins/{did}                           → 204 | 404 not_pinned | 409 own_identity
  *   GET    /keeper                               → 200 { intervalMs, last: KeeperRound | null }
+ *   GET    /peers                                → 200 { peers: PeerSession[] } (peers authenticated by DIDAuth)
+ *   POST   /peers/auth                           { address, as? } → 200 { ok: true, peer: PeerSession } | 422 { reason }
  * Every change signs a new version; with pre-rotation (the default) each one also moves the update key to the
  * committed next key, so there is no separate update-key rotation route.
+ *
+ * Cold update keys: `update-keys/export` hands out the sealed key file of the update key that signs next; once the
+ * caller has stored it, `update-keys/cold` (naming its public key, as proof) deletes the update keys here. Every
+ * change body then carries `updateKey: { signer: <that sealed key file>, next?: <Multikey> }`: the daemon opens the
+ * signer with the passphrase for this one request, and with pre-rotation commits to `next`, a key the caller made
+ * and stored beforehand — the daemon never holds it. Without `updateKey` such a change is 409 `update_key_required`;
+ * an older copy of the key file is 403 `wrong_update_key`. Sealed key files in answers are only those the owner
+ * asked for (backup, export), encrypted under the passphrase.
  */
 import { BlockList, isIPv4, isIPv6 } from 'node:net'
 import express from 'express'
@@ -45,10 +60,12 @@ import { InvalidDidError, InvalidDocumentError, IpidError, OperationError } from
 import { MAX_PASSPHRASE_LENGTH } from '../identity/keystore.ts'
 import { tokensEqual } from './admin-token.ts'
 import type { KeeperRound } from '../cache/keeper.ts'
-import type { Change, ChangeResult, Identities, IdentityFile, IdentitySummary } from '../identity/identities.ts'
+import type { Change, ChangeResult, ColdUpdateKey, Identities, IdentityFile, IdentitySummary } from '../identity/identities.ts'
 import type { Logger } from '../log.ts'
 import type { NextFunction, Request, Response, Router } from 'express'
 import { sendProblem } from './problem.ts'
+import { DidAuthError } from '../auth/errors.ts'
+import type { PeerSession } from '../auth/registry.ts'
 
 /** Where the app mounts this router. */
 export const ADMIN_API_PREFIX = '/admin/v1'
@@ -57,6 +74,10 @@ export const ADMIN_API_PREFIX = '/admin/v1'
  * is at most 32 KiB (MAX_DOCUMENT_BYTES); twice that leaves room for JSON escaping and the passphrase.
  */
 export const ADMIN_JSON_LIMIT_BYTES = 64 * 1024
+/** Largest backup restored: identity.json (its services at most a whole document) and up to a few hundred sealed key files. */
+export const ADMIN_BACKUP_LIMIT_BYTES = 512 * 1024
+/** Peers listed by `GET /status` (the count is always complete). */
+export const MAX_STATUS_PEERS = 64
 /** Service fragments: short and safe in a DID URL and in a URL path. */
 export const SERVICE_FRAGMENT_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
 const MAX_ERROR_ISSUES = 5
@@ -68,16 +89,49 @@ export interface AdminContext {
   unpin: (did: string) => Promise<void>
   pins: () => Promise<Array<{ did: string, kind: 'own' | 'pinned' }>>
   keeper: () => { last?: KeeperRound, intervalMs: number }
+  /** What `GET /status` shows; the route answers 404 without it. */
+  status?: () => Promise<DaemonStatus>
+  /** DIDAuth (the embedded node only): `/peers` answers 404 without it. */
+  peers?: PeersContext
   /** Allow requests from non-loopback addresses (default false). */
   allowRemote?: boolean
   /** Refused requests (warn) and internal errors (error); never bodies, headers or key material. */
   logger?: Logger
 }
 
+/** The authenticated peers, and a DIDAuth handshake on request (src/auth/service.ts). */
+export interface PeersContext {
+  list: () => PeerSession[]
+  /** Dials `address` (a multiaddr or a PeerId) and authenticates the peer, acting as `as` if given. Throws DidAuthError. */
+  authenticate: (address: string, as?: string) => Promise<PeerSession>
+}
+
+/** Longest address accepted by `POST /peers/auth`: a multiaddr with a few protocols and a PeerId. */
+export const MAX_PEER_ADDRESS_CHARS = 1024
+/** HTTP status of DIDAuth failures that are not the handshake's (everything else is 422). */
+const DIDAUTH_STATUS: Readonly<Record<string, number>> = { bad_address: 400, identity_locked: 409, internal_error: 500 }
+
+/** What `GET /status` shows: the daemon's health, its node and peers, cache and keeper figures. */
+export interface DaemonStatus {
+  version: string
+  uptimeSeconds: number
+  /** The readiness checks (cache store, IPFS backend), run now. */
+  health: { status: 'ok' | 'degraded', checks: Record<string, 'ok' | 'failed' | 'timed out'> }
+  httpUrl: string
+  ipfs: { backend: string, network: string, peerId?: string, addresses: string[], peerCount: number, peers: string[] }
+  identities: { held: number, deactivated: number }
+  cache: { store: string, identities: number, maxIdentities: number, own: number, pinned: number, hits: number, staleAnswers: number, networkLookups: number }
+  keeper: { intervalMs: number, last: KeeperRound | null }
+}
+
 /** What `GET /identities/{name}` shows: the summary, the public keys and the services. */
 export interface IdentityDetail extends IdentitySummary {
   /** Whether every version commits to the next update key. */
   prerotation: boolean
+  /** Where the update keys are: on this daemon, or in a cold key file its owner keeps. */
+  updateKeys: 'daemon' | 'cold'
+  /** With cold update keys: the public key (Multikey) of the one that signs the next version. */
+  coldSigner?: string
   keys: Array<{ fragment: string, publicKeyMultibase: string, purposes: string[] }>
   services: Array<{ fragment: string, type: string | string[], serviceEndpoint: unknown }>
 }
@@ -107,7 +161,16 @@ const OPERATION_STATUS: Readonly<Record<string, number>> = {
   exists: 409,
   duplicate: 409,
   deactivated: 409,
-  missing_key: 409
+  missing_key: 409,
+  bad_backup: 400,
+  malformed_key_file: 400,
+  next_key_required: 400,
+  bad_next_key: 400,
+  wrong_update_key: 403,
+  update_key_required: 409,
+  update_keys_held: 409,
+  cold: 409,
+  cold_keys_mismatch: 409
 }
 
 const passphrase = z.string().min(1).max(MAX_PASSPHRASE_LENGTH)
@@ -125,10 +188,17 @@ const createSchema = z.strictObject({
   services: z.array(serviceSchema).max(MAX_SERVICES).optional(),
   prerotation: z.boolean().optional()
 })
+const multikey = z.string().min(1).max(128)
+/** A cold update key: its sealed key file (checked by the keystore) and, with pre-rotation, the next key's Multikey. */
+const updateKey = z.strictObject({ signer: z.record(z.string(), z.unknown()), next: multikey.optional() }).optional()
 const passphraseOnly = z.strictObject({ passphrase })
-const addServiceSchema = z.strictObject({ passphrase, service: serviceSchema })
-const addKeySchema = z.strictObject({ passphrase, purposes: z.array(relationship).min(1).max(VERIFICATION_RELATIONSHIPS.length).optional() })
-const rotateKeySchema = z.strictObject({ passphrase, purpose: relationship.optional() })
+const changeSchema = z.strictObject({ passphrase, updateKey })
+const addServiceSchema = z.strictObject({ passphrase, updateKey, service: serviceSchema })
+const addKeySchema = z.strictObject({ passphrase, updateKey, purposes: z.array(relationship).min(1).max(VERIFICATION_RELATIONSHIPS.length).optional() })
+const peerAuthSchema = z.strictObject({ address: z.string().min(1).max(MAX_PEER_ADDRESS_CHARS), as: z.string().min(1).max(64).optional() })
+const rotateKeySchema = z.strictObject({ passphrase, updateKey, purpose: relationship.optional() })
+const restoreSchema = z.strictObject({ backup: z.record(z.string(), z.unknown()), passphrase, name: z.string().min(1).max(64).optional() })
+const coldSchema = z.strictObject({ passphrase, publicKeys: z.array(multikey).min(1).max(8) })
 
 const loopback = new BlockList()
 loopback.addSubnet('127.0.0.0', 8, 'ipv4')
@@ -166,7 +236,8 @@ export function adminRouter (ctx: AdminContext): Router {
     }
     next()
   })
-  // Bodies are read only once the caller is authenticated.
+  // Bodies are read only once the caller is authenticated; a backup may be larger than any other body.
+  router.use('/backups', express.json({ limit: ADMIN_BACKUP_LIMIT_BYTES }))
   router.use(express.json({ limit: ADMIN_JSON_LIMIT_BYTES }))
 
   /** The identities held: `{ identities: IdentitySummary[] }`, sorted by name. */
@@ -194,7 +265,7 @@ export function adminRouter (ctx: AdminContext): Router {
   /** Adds a service: 201 ChangeResult; 409 `duplicate` when the fragment is taken. */
   router.post('/identities/:name/services', async (req, res) => {
     const body = parseBody(addServiceSchema, req.body)
-    const result = await identities.change(req.params.name, body.passphrase, { kind: 'add-service', service: body.service })
+    const result = await identities.change(req.params.name, body.passphrase, { kind: 'add-service', service: body.service }, coldKey(body.updateKey))
     res.status(201).location(`${req.baseUrl}/identities/${result.name}`).json(changeOf(result))
   })
 
@@ -206,14 +277,14 @@ export function adminRouter (ctx: AdminContext): Router {
   /** Adds an authentication key (default purposes: authentication, assertionMethod): 201 ChangeResult. */
   router.post('/identities/:name/keys', async (req, res) => {
     const body = parseBody(addKeySchema, req.body)
-    const result = await identities.change(req.params.name, body.passphrase, { kind: 'add-key', ...(body.purposes === undefined ? {} : { purposes: body.purposes }) })
+    const result = await identities.change(req.params.name, body.passphrase, { kind: 'add-key', ...(body.purposes === undefined ? {} : { purposes: body.purposes }) }, coldKey(body.updateKey))
     res.status(201).location(`${req.baseUrl}/identities/${result.name}`).json(changeOf(result))
   })
 
   /** Replaces the first key with `purpose` (default authentication) by a new one with the same purposes: 200 ChangeResult. */
   router.post('/identities/:name/keys/rotate', async (req, res) => {
     const body = parseBody(rotateKeySchema, req.body)
-    const result = await identities.change(req.params.name, body.passphrase, { kind: 'rotate-key', ...(body.purpose === undefined ? {} : { purpose: body.purpose }) })
+    const result = await identities.change(req.params.name, body.passphrase, { kind: 'rotate-key', ...(body.purpose === undefined ? {} : { purpose: body.purpose }) }, coldKey(body.updateKey))
     res.json(changeOf(result))
   })
 
@@ -225,6 +296,35 @@ export function adminRouter (ctx: AdminContext): Router {
   /** Deactivates the DID for good: 200 ChangeResult; later changes are 409 `deactivated`. */
   router.post('/identities/:name/deactivate', async (req, res) => {
     await change(req, res, { kind: 'deactivate' })
+  })
+
+  /** An encrypted backup of one identity (the passphrase must open its root key): 200 Backup. */
+  router.post('/identities/:name/backup', async (req, res) => {
+    const body = parseBody(passphraseOnly, req.body)
+    await identities.verifyPassphrase(req.params.name, body.passphrase)
+    res.type('application/json').send(identities.exportBackup(req.params.name))
+  })
+
+  /** Restores a backup (optionally under another name): 201 IdentitySummary; 400 `bad_backup`, 403, 409 `exists`. */
+  router.post('/backups', async (req, res) => {
+    const body = parseBody(restoreSchema, req.body)
+    const restored = await identities.importBackup(JSON.stringify(body.backup), body.passphrase, body.name)
+    // Held from now on (the cache pins it as own), and fetched, if the network has a newer version than the backup.
+    // Not awaited: the lookup may wait for the network's deadline, and the restore is done.
+    ctx.pin(restored.did).catch((err: Error) => { ctx.logger?.warn({ did: restored.did, err: err.message }, 'restored identity not pinned') })
+    res.status(201).location(`${req.baseUrl}/identities/${restored.name}`).json(restored)
+  })
+
+  /** The sealed update key that signs next, for its owner to store away; nothing changes here: 200 ColdKeys. */
+  router.post('/identities/:name/update-keys/export', async (req, res) => {
+    const body = parseBody(passphraseOnly, req.body)
+    res.json(await identities.exportUpdateKeys(req.params.name, body.passphrase))
+  })
+
+  /** Deletes the update keys here, once stored elsewhere (`publicKeys` names them): 200 IdentityDetail; 409 `cold_keys_mismatch`. */
+  router.post('/identities/:name/update-keys/cold', async (req, res) => {
+    const body = parseBody(coldSchema, req.body)
+    res.json(detailOf(await identities.dropUpdateKeys(req.params.name, body.passphrase, body.publicKeys)))
   })
 
   /** Identities kept regardless of use: `{ pins: [{ did, kind: 'own' | 'pinned' }] }`. */
@@ -262,6 +362,46 @@ export function adminRouter (ctx: AdminContext): Router {
     res.json({ intervalMs, last: last ?? null })
   })
 
+  /** Health, node and peers, cache and keeper figures: 200 DaemonStatus. */
+  router.get('/status', async (_req, res, next) => {
+    if (ctx.status === undefined) {
+      next()
+      return
+    }
+    res.json(await ctx.status())
+  })
+
+  /** Peers authenticated by DIDAuth now: `{ peers: PeerSession[] }`. */
+  router.get('/peers', (_req, res, next) => {
+    if (ctx.peers === undefined) {
+      next()
+      return
+    }
+    res.json({ peers: ctx.peers.list().map(sessionOf) })
+  })
+
+  /**
+   * Runs a DIDAuth handshake with a peer (dialled if need be): 200 `{ ok: true, peer }`; 422 with the `reason`
+   * when the handshake fails (spec/didauth.md §7); 400 `bad_address`; 404 `unknown_identity` (`as`); 409
+   * `identity_locked` (its authentication key is not unlocked here).
+   */
+  router.post('/peers/auth', async (req, res, next) => {
+    if (ctx.peers === undefined) {
+      next()
+      return
+    }
+    const body = parseBody(peerAuthSchema, req.body)
+    let peer: PeerSession
+    try {
+      peer = await ctx.peers.authenticate(body.address, body.as)
+    } catch (err) {
+      if (!(err instanceof DidAuthError)) throw err
+      const status = DIDAUTH_STATUS[err.reason] ?? 422
+      throw new AdminError(status, err.reason, status === 500 ? 'internal error' : err.message)
+    }
+    res.json({ ok: true, peer: sessionOf(peer) })
+  })
+
   router.use((_req, res) => {
     problem(res, 404, 'no such admin resource', { reason: 'not_found' })
   })
@@ -280,8 +420,8 @@ export function adminRouter (ctx: AdminContext): Router {
   })
 
   async function change (req: Request<{ name: string }>, res: Response, what: Change): Promise<void> {
-    const body = parseBody(passphraseOnly, req.body)
-    res.json(changeOf(await identities.change(req.params.name, body.passphrase, what)))
+    const body = parseBody(changeSchema, req.body)
+    res.json(changeOf(await identities.change(req.params.name, body.passphrase, what, coldKey(body.updateKey))))
   }
 
   return router
@@ -320,17 +460,32 @@ function problem (res: Response, status: number, detail: string, extra: { reason
   sendProblem(res, status, detail, extra)
 }
 
+/** The options of `Identities.change` for a body's `updateKey`. */
+function coldKey (updateKey: { signer: Record<string, unknown>, next?: string | undefined } | undefined): { updateKey?: ColdUpdateKey } {
+  if (updateKey === undefined) return {}
+  return { updateKey: { signer: updateKey.signer, ...(updateKey.next === undefined ? {} : { next: updateKey.next }) } }
+}
+
 function detailOf (file: IdentityFile): IdentityDetail {
+  const { cold } = file.keys
   return {
     name: file.name,
     did: file.did,
     versionId: file.head,
     version: file.version,
     deactivated: file.deactivated,
-    prerotation: file.keys.next !== undefined,
+    prerotation: cold?.prerotation ?? file.keys.next !== undefined,
+    updateKeys: cold === undefined ? 'daemon' : 'cold',
+    ...(cold === undefined ? {} : { coldSigner: cold.signer }),
     keys: file.keys.auth.map(k => ({ fragment: k.fragment, publicKeyMultibase: k.publicKey, purposes: [...k.purposes] })),
     services: file.services.map(s => ({ fragment: s.fragment, type: s.type, serviceEndpoint: s.serviceEndpoint }))
   }
+}
+
+/** A PeerSession with its fields named. */
+function sessionOf (session: PeerSession): PeerSession {
+  const { peerId, did, keyId, versionId, source, verifiedAt, expiresAt } = session
+  return { peerId, did, keyId, ...(versionId === undefined ? {} : { versionId }), ...(source === undefined ? {} : { source }), verifiedAt, expiresAt }
 }
 
 /** A ChangeResult with its fields named, so that nothing added to the type later leaks out unreviewed. */

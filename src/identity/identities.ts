@@ -9,10 +9,16 @@
  * - next: the committed next update key (pre-rotation, on by default): it signs the next version, which then
  *   commits to a fresh key in turn — so the key that may sign is never one already published;
  * - auth keys: the document's authentication / assertion keys.
+ * Cold update keys (`exportUpdateKeys`, then `dropUpdateKeys`): the update keys leave the daemon for a file its
+ * owner keeps offline (`COLD_KEYS_FORMAT`, one sealed key file per key). identity.json then records only the public key of the key
+ * that signs the next version (`keys.cold.signer`), and every change must be given that key file
+ * (`ColdUpdateKey`); with pre-rotation it also names the next update key by its public key alone — the caller
+ * generated and stored it before asking, so the new key's private half never touches the daemon, and a change
+ * whose answer is lost cannot strand the identity.
  * On disk: `<dataDir>/identities/<name>/identity.json` and `keys/*.key`, written atomically, 0600. New key files
  * are written before identity.json names them, so a crash at any point leaves a consistent identity.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { CID } from 'multiformats/cid'
@@ -31,11 +37,17 @@ import type { Clock } from '../did/time.ts'
 import type { DecodedVersionNode } from '../did/version-node.ts'
 import type { IpfsBackend } from '../ipfs/backend.ts'
 import type { Logger } from '../log.ts'
-import type { SealOptions } from './keystore.ts'
+import type { KeyFile, SealOptions } from './keystore.ts'
 import type { Ed25519PrivateKey } from '@libp2p/interface'
 
 export const IDENTITY_FILE_FORMAT = 'ipidd-identity/1'
 export const BACKUP_FORMAT = 'ipidd-backup/1'
+/** The file that holds update keys kept away from the daemon: `{ format, name, did, keys: KeyFile[] }`. */
+export const COLD_KEYS_FORMAT = 'ipidd-update-keys/1'
+/** Most keys a cold key file holds (the signer, a pending next key, a few leftovers). */
+export const MAX_COLD_KEYS = 8
+/** Key file names, as identity.json and backups name them: no path, no dot files. */
+const KEY_FILE_NAME_RE = /^[a-z0-9-]+\.key$/
 /** Identity names: short, safe as folder names. */
 export const IDENTITY_NAME_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/
 /** Re-sign a record once less than this share of its validity remains. */
@@ -60,10 +72,13 @@ const identitySchema = z.strictObject({
   deactivated: z.boolean(),
   keys: z.strictObject({
     root: z.string(),
-    update: z.string(),
+    /** Key files of the update keys, while the daemon holds them (absent once they are cold). */
+    update: z.string().optional(),
     next: z.string().optional(),
+    /** Present once the update keys are kept elsewhere: who signs the next version, and whether versions commit to a next key. */
+    cold: z.strictObject({ signer: z.string(), prerotation: z.boolean(), since: z.string() }).optional(),
     auth: z.array(z.strictObject({ fragment: z.string(), file: z.string(), publicKey: z.string(), purposes }))
-  }),
+  }).refine(k => (k.update === undefined) !== (k.cold === undefined), { message: 'update keys are either held (update) or cold' }),
   services: z.array(z.strictObject({ fragment: z.string(), type: z.union([z.string(), z.array(z.string())]), serviceEndpoint: z.unknown() }))
 })
 export type IdentityFile = z.infer<typeof identitySchema>
@@ -110,11 +125,35 @@ export type Change =
   | { kind: 'rotate-key', purpose?: VerificationRelationship }
   | { kind: 'deactivate' }
 
+/** The update key a change on an identity with cold update keys is given. */
+export interface ColdUpdateKey {
+  /** The sealed key file (as read from the cold key file) of the key that signs the next version. */
+  signer: unknown
+  /** With pre-rotation: the Multikey of the new next update key, already stored by the caller. */
+  next?: string
+}
+
+/** The cold key file: update keys kept away from the daemon, each sealed under the identity's passphrase. */
+export interface ColdKeys {
+  format: typeof COLD_KEYS_FORMAT
+  name: string
+  did: string
+  keys: KeyFile[]
+}
+
 export interface ChangeResult extends IdentitySummary {
   previousVersionId: string
   /** Fragments of keys added and removed by the change. */
   added: string[]
   removed: string[]
+}
+
+/** Signs DIDAuth proofs for one identity (the shape src/auth expects of a signer). */
+export interface AuthSigner {
+  did: string
+  /** `<did>#<fragment>` of the authentication key. */
+  keyId: string
+  sign: (data: Uint8Array) => Promise<Uint8Array>
 }
 
 export class Identities {
@@ -129,6 +168,11 @@ export class Identities {
   private readonly onPublished?: (name: IpidName, record: Uint8Array) => Promise<void>
   /** Root keys unlocked during this run, for republishing without asking again. Never written anywhere. */
   private readonly unlockedRoots = new Map<string, Ed25519PrivateKey>()
+  /**
+   * Authentication keys unlocked (or made) during this run, by identity and fragment: DIDAuth signs with them.
+   * Kept in memory only; keys made by add-key and rotate-key join at once, so a rotation takes effect in this run.
+   */
+  private readonly unlockedAuth = new Map<string, Map<string, Ed25519PrivateKey>>()
   private readonly locks = new Map<string, Promise<unknown>>()
 
   constructor (init: IdentitiesInit) {
@@ -190,26 +234,40 @@ export class Identities {
       await this.backend.putBlock(first.cid, first.bytes)
       writeFileAtomic(this.identityPath(name), JSON.stringify(file, null, 2))
       this.unlockedRoots.set(name, root)
+      this.unlockedAuth.set(name, new Map([['auth-1', auth]]))
       await this.publish(file, root, 0n)
       this.logger?.info({ name, did, versionId: first.cid.toString() }, 'identity created')
       return summary(file)
     })
   }
 
-  async change (name: string, passphrase: string, change: Change): Promise<ChangeResult> {
+  /**
+   * Signs and publishes a new version with `change`. With cold update keys, `options.updateKey` is required: the
+   * sealed key file of the key that signs, and (with pre-rotation, unless deactivating) the next key's Multikey.
+   */
+  async change (name: string, passphrase: string, change: Change, options: { updateKey?: ColdUpdateKey } = {}): Promise<ChangeResult> {
     return this.exclusive(name, async () => {
       const file = this.read(name)
       if (file.deactivated) throw new IdentityError('deactivated', `${name} is deactivated: it cannot change any more`)
+      const cold = file.keys.cold
+      const prerotation = cold?.prerotation ?? file.keys.next !== undefined
+      // Everything that needs no key is checked before the (slow) key derivations.
+      const coldNext = cold === undefined ? undefined : checkColdUpdateKey(name, cold, options.updateKey, prerotation && change.kind !== 'deactivate')
+      if (cold === undefined && options.updateKey !== undefined) {
+        throw new IdentityError('update_keys_held', `this daemon holds the update keys of ${name}: no update key file is needed`)
+      }
       const root = await this.unlock(name, file.keys.root, passphrase)
-      const signerFile = file.keys.next ?? file.keys.update
-      const signer = await this.unlock(name, signerFile, passphrase)
+      const signerFile = cold === undefined ? heldSignerFile(file) : undefined
+      const signer = signerFile === undefined ? await openKey(options.updateKey?.signer, passphrase) : await this.unlock(name, signerFile, passphrase)
       const prev = await this.head(file)
+      await checkSigner(name, prev, ed25519ToMultikey(signer.publicKey))
       const added: string[] = []
       const removed: string[] = []
       let auth = [...file.keys.auth]
       let services = [...file.services]
       let nextFile: string | undefined
-      let next: Ed25519PrivateKey | undefined
+      /** Multikey of the next update key this version commits to (pre-rotation). */
+      let nextPublic: string | undefined
 
       if (change.kind !== 'deactivate') {
         switch (change.kind) {
@@ -245,10 +303,14 @@ export class Identities {
             break
           }
         }
-        if (file.keys.next !== undefined) {
-          next = await generateKeyPair('Ed25519')
+        if (cold !== undefined) {
+          nextPublic = coldNext
+        } else if (prerotation) {
+          // A held next key: made here and sealed before identity.json names it.
+          const next = await generateKeyPair('Ed25519')
           nextFile = `update-${countFiles(file) + 1}.key`
           await this.writeKey(name, nextFile, next, 'update', passphrase)
+          nextPublic = ed25519ToMultikey(next.publicKey)
         }
       }
       const version = change.kind === 'deactivate'
@@ -256,15 +318,18 @@ export class Identities {
         : await createNextVersion(prev, {
           document: documentOf(file.did, auth, services),
           updateKeys: [ed25519ToMultikey(signer.publicKey)],
-          ...(next === undefined ? {} : { nextUpdateKeyHashes: [await updateKeyCommitment(ed25519ToMultikey(next.publicKey))] })
+          ...(nextPublic === undefined ? {} : { nextUpdateKeyHashes: [await updateKeyCommitment(nextPublic)] })
         }, signer, this.clock())
       await this.backend.putBlock(version.cid, version.bytes)
+      const keys: IdentityFile['keys'] = cold !== undefined
+        ? { ...file.keys, cold: { ...cold, signer: nextPublic ?? cold.signer }, auth }
+        : { ...file.keys, update: signerFile, ...(nextFile === undefined ? {} : { next: nextFile }), auth }
       const updated: IdentityFile = {
         ...file,
         head: version.cid.toString(),
         version: version.node.version,
         deactivated: change.kind === 'deactivate',
-        keys: { ...file.keys, update: signerFile, ...(nextFile === undefined ? {} : { next: nextFile }), auth },
+        keys,
         services
       }
       if (change.kind === 'deactivate') delete updated.keys.next
@@ -273,6 +338,52 @@ export class Identities {
       this.logger?.info({ name, did: file.did, change: change.kind, versionId: version.cid.toString() }, 'identity changed')
       return { ...summary(updated), previousVersionId: prev.cid.toString(), added, removed }
     })
+  }
+
+  /**
+   * The sealed key file of the update key that signs the next version, as it is on disk, for its owner to store
+   * away before `dropUpdateKeys`. Nothing changes here; the passphrase must open the key, so that what leaves the
+   * daemon is something its owner can use.
+   */
+  async exportUpdateKeys (name: string, passphrase: string): Promise<ColdKeys> {
+    const file = this.read(name)
+    const signerFile = heldSignerFile(checkHeld(file))
+    const sealed = readKeyFile(this.keyPath(name, signerFile))
+    await openKey(sealed, passphrase)
+    return { format: COLD_KEYS_FORMAT, name, did: file.did, keys: [sealed as KeyFile] }
+  }
+
+  /**
+   * Removes the update keys from the daemon, once their owner has stored the export: `publicKeys` must name
+   * exactly the keys `exportUpdateKeys` gave. From then on every change needs the cold key file. identity.json
+   * is rewritten first, so a crash leaves the keys named cold (and possibly still on disk), never lost.
+   */
+  async dropUpdateKeys (name: string, passphrase: string, publicKeys: string[]): Promise<IdentityFile> {
+    return this.exclusive(name, async () => {
+      const file = this.read(name)
+      const signer = await this.unlock(name, heldSignerFile(checkHeld(file)), passphrase)
+      const multikey = ed25519ToMultikey(signer.publicKey)
+      if (publicKeys.length !== 1 || publicKeys[0] !== multikey) {
+        throw new IdentityError('cold_keys_mismatch', `these are not the update keys of ${name}: store the keys the export gave, then name their public keys`)
+      }
+      const updated: IdentityFile = {
+        ...file,
+        keys: { root: file.keys.root, cold: { signer: multikey, prerotation: file.keys.next !== undefined, since: new Date(this.clock()).toISOString() }, auth: file.keys.auth }
+      }
+      writeFileAtomic(this.identityPath(name), JSON.stringify(updated, null, 2))
+      // Every update key file goes, the spent ones too: none of them is of use here any more.
+      for (const keyFile of readdirSync(this.keyDir(name))) {
+        if (/^update-\d+\.key$/.test(keyFile)) rmSync(this.keyPath(name, keyFile), { force: true })
+      }
+      this.logger?.info({ name, did: file.did }, 'update keys moved to cold storage')
+      return updated
+    })
+  }
+
+  /** Checks that the passphrase opens the identity's root key (before handing out a backup). */
+  async verifyPassphrase (name: string, passphrase: string): Promise<void> {
+    const file = this.read(name)
+    await openKey(readKeyFile(this.keyPath(name, file.keys.root)), passphrase)
   }
 
   /**
@@ -308,10 +419,38 @@ export class Identities {
     this.unlockedRoots.set(name, await openKey(readKeyFile(this.keyPath(name, file.keys.root)), passphrase))
   }
 
+  /** Unlocks an identity's authentication keys for this run, so that DIDAuth can prove it (authSigner). */
+  async unlockAuth (name: string, passphrase: string): Promise<void> {
+    const file = this.read(name)
+    const keys = new Map<string, Ed25519PrivateKey>()
+    for (const key of file.keys.auth.filter(k => k.purposes.includes('authentication'))) {
+      keys.set(key.fragment, await this.unlock(name, key.file, passphrase))
+    }
+    this.unlockedAuth.set(name, keys)
+  }
+
+  /**
+   * What DIDAuth signs with for `name`: the DID, the current authentication key's verification method id, and a
+   * signing function (the private key stays here). The key is the newest one the published document lists under
+   * `authentication` that is unlocked in this run; undefined when there is none, or the identity is deactivated.
+   * Throws `unknown_identity` for a name not held.
+   */
+  authSigner (name: string): AuthSigner | undefined {
+    const file = this.read(name)
+    if (file.deactivated) return undefined
+    const unlocked = this.unlockedAuth.get(name)
+    for (const spec of [...file.keys.auth].reverse()) {
+      const key = unlocked?.get(spec.fragment)
+      if (key === undefined || !spec.purposes.includes('authentication')) continue
+      return { did: file.did, keyId: `${file.did}#${spec.fragment}`, sign: async data => key.sign(data) }
+    }
+    return undefined
+  }
+
   /** An encrypted backup: identity.json and the key files as they are (each already sealed). */
   exportBackup (name: string): string {
     const file = this.read(name)
-    const keyFiles = [file.keys.root, file.keys.update, ...(file.keys.next === undefined ? [] : [file.keys.next]), ...file.keys.auth.map(k => k.file)]
+    const keyFiles = [file.keys.root, file.keys.update, file.keys.next, ...file.keys.auth.map(k => k.file)].filter((f): f is string => f !== undefined)
     const keys = Object.fromEntries(keyFiles.map(f => [f, readKeyFile(this.keyPath(name, f))]))
     return JSON.stringify({ format: BACKUP_FORMAT, identity: file, keys }, null, 2)
   }
@@ -323,10 +462,13 @@ export class Identities {
     const identity = { ...backup.data.identity, name: asName ?? backup.data.identity.name }
     if (!IDENTITY_NAME_RE.test(identity.name)) throw new IdentityError('bad_name', 'invalid identity name')
     if (existsSync(this.identityPath(identity.name))) throw new IdentityError('exists', `an identity named "${identity.name}" already exists`)
+    // Every key file identity.json names is a plain name in its keys folder, never a path elsewhere.
+    const named = [identity.keys.root, identity.keys.update, identity.keys.next, ...identity.keys.auth.map(k => k.file)]
+    if (!named.every(f => f === undefined || KEY_FILE_NAME_RE.test(f))) throw new IdentityError('bad_backup', 'the backup names a key file outside its keys folder')
     const root = await openKey(backup.data.keys[identity.keys.root], passphrase)
     if (didFromPublicKey(root.publicKey) !== identity.did) throw new IdentityError('bad_backup', 'the backup\'s root key does not name its DID')
     for (const [fileName, content] of Object.entries(backup.data.keys)) {
-      if (!/^[a-z0-9-]+\.key$/.test(fileName)) throw new IdentityError('bad_backup', `unexpected key file name ${fileName}`)
+      if (!KEY_FILE_NAME_RE.test(fileName)) throw new IdentityError('bad_backup', `unexpected key file name ${fileName}`)
       writeFileAtomic(this.keyPath(identity.name, fileName), JSON.stringify(content, null, 2))
     }
     writeFileAtomic(this.identityPath(identity.name), JSON.stringify(identity, null, 2))
@@ -338,6 +480,8 @@ export class Identities {
     const fragment = `auth-${Math.max(0, ...numbers, ...existingAuthNumbers(this.keyDir(name))) + 1}`
     const key = await generateKeyPair('Ed25519')
     await this.writeKey(name, `${fragment}.key`, key, 'auth', passphrase)
+    // Usable by DIDAuth once a published document lists it (authSigner reads the identity file).
+    this.unlockedAuth.set(name, new Map(this.unlockedAuth.get(name)).set(fragment, key))
     return { fragment, file: `${fragment}.key`, publicKey: ed25519ToMultikey(key.publicKey), purposes: keyPurposes }
   }
 
@@ -415,8 +559,48 @@ function summary (file: IdentityFile): IdentitySummary {
   return { name: file.name, did: file.did, versionId: file.head, version: file.version, deactivated: file.deactivated }
 }
 
+/** The key file of the held update key that signs the next version. */
+function heldSignerFile (file: IdentityFile): string {
+  const signerFile = file.keys.next ?? file.keys.update
+  if (signerFile === undefined) throw new IdentityError('corrupt_identity', `${file.name} names no update key`)
+  return signerFile
+}
+
+/** The identity, if its update keys are here and it can still change. */
+function checkHeld (file: IdentityFile): IdentityFile {
+  if (file.deactivated) throw new IdentityError('deactivated', `${file.name} is deactivated: it has no update keys any more`)
+  if (file.keys.cold !== undefined) throw new IdentityError('cold', `the update keys of ${file.name} are already in cold storage (since ${file.keys.cold.since})`)
+  return file
+}
+
+/**
+ * Checks a cold update key before anything is unlocked: it is the key that signs next, and the next key (when
+ * one is needed) is an Ed25519 Multikey other than the signer. Returns the next key's Multikey.
+ */
+function checkColdUpdateKey (name: string, cold: NonNullable<IdentityFile['keys']['cold']>, updateKey: ColdUpdateKey | undefined, needsNext: boolean): string | undefined {
+  if (updateKey === undefined) {
+    throw new IdentityError('update_key_required', `the update keys of ${name} are in cold storage: give the cold key file (--update-key FILE)`)
+  }
+  const publicKey = (updateKey.signer as { publicKey?: unknown } | null)?.publicKey
+  if (publicKey !== cold.signer) {
+    throw new IdentityError('wrong_update_key', `that is not the update key that signs the next version of ${name} (${cold.signer}): an older copy of the cold key file?`)
+  }
+  if (!needsNext) return undefined
+  const next = updateKey.next
+  if (next === undefined) throw new IdentityError('next_key_required', `${name} commits to its next update key in every version: name the new key's public key (updateKey.next)`)
+  if (multikeyToEd25519(next) === undefined || next === cold.signer) throw new IdentityError('bad_next_key', 'the next update key must be a new Ed25519 Multikey')
+  return next
+}
+
+/** The key about to sign must be one the head allows: committed to (pre-rotation) or listed. */
+async function checkSigner (name: string, head: DecodedVersionNode, multikey: string): Promise<void> {
+  const commitments = head.node.nextUpdateKeyHashes
+  const allowed = commitments === undefined ? head.node.updateKeys.includes(multikey) : commitments.includes(await updateKeyCommitment(multikey))
+  if (!allowed) throw new IdentityError('wrong_update_key', `the update key given is not one that may sign the next version of ${name}`)
+}
+
 function countFiles (file: IdentityFile): number {
-  const numbers = [file.keys.update, file.keys.next ?? ''].map(f => Number(/^update-(\d+)\.key$/.exec(f)?.[1] ?? 0))
+  const numbers = [file.keys.update ?? '', file.keys.next ?? ''].map(f => Number(/^update-(\d+)\.key$/.exec(f)?.[1] ?? 0))
   return Math.max(...numbers)
 }
 

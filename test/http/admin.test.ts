@@ -253,6 +253,7 @@ describe('admin API: identities', () => {
     expect(shown.json).toEqual({
       ...created.json,
       prerotation: true,
+      updateKeys: 'daemon',
       keys: [{ fragment: 'auth-1', publicKeyMultibase: expect.stringMatching(/^z6Mk/), purposes: ['authentication', 'assertionMethod'] }],
       services: [{ fragment: 'home', type: 'LinkedDomains', serviceEndpoint: 'https://alice.example' }]
     })

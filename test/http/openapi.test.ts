@@ -17,7 +17,10 @@ import { loadConfig } from '../../src/config.ts'
 import { startDaemon } from '../../src/daemon.ts'
 import { parseDid } from '../../src/did/identifier.ts'
 import { createFirstVersion, createNextVersion } from '../../src/did/version-node.ts'
+import { ed25519ToMultikey } from '../../src/did/keys.ts'
+import { MIN_SCRYPT_LOG_N } from '../../src/identity/keystore.ts'
 import { createEmbeddedNode } from '../../src/ipfs/helia.ts'
+import { generateKeyPair } from '@libp2p/crypto/keys'
 import { createRecord } from '../../src/ipns/record.ts'
 import { createLogger } from '../../src/log.ts'
 import { DAY_MS, HOUR_MS, buildChain, documentWithAuthKey, multikeyOf, testIdentity } from '../helpers/fixtures.ts'
@@ -27,6 +30,10 @@ import type { Daemon } from '../../src/daemon.ts'
 import type { DecodedVersionNode } from '../../src/did/version-node.ts'
 import type { EmbeddedNode } from '../../src/ipfs/helia.ts'
 import type { TestIdentity } from '../helpers/fixtures.ts'
+import { DidAuthService } from '../../src/auth/service.ts'
+import { Resolver } from '../../src/resolver/resolver.ts'
+import { fixtureSigner } from '../helpers/didauth.ts'
+import type { Libp2p } from '@libp2p/interface'
 
 const SPEC_PATH = fileURLToPath(new URL('../../spec/openapi.yaml', import.meta.url))
 const doc = parseYaml(readFileSync(SPEC_PATH, 'utf8')) as Record<string, unknown>
@@ -54,6 +61,9 @@ const UNREACHABLE: Array<[string, string]> = [
   ['PUT /admin/v1/pins/{did} 403', '403 not_loopback'],
   ['DELETE /admin/v1/pins/{did} 403', '403 not_loopback'],
   ['GET /admin/v1/keeper 403', '403 not_loopback'],
+  ['GET /admin/v1/peers 403', '403 not_loopback'],
+  ['POST /admin/v1/peers/auth 403', '403 not_loopback'],
+  ['GET /admin/v1/status 403', '403 not_loopback'],
   ['GET /readyz 503', 'the embedded backend and SQLite cache cannot be made to fail without stopping the daemon'],
   ['GET /routing/v1/ipns/{name} 504', 'a lookup longer than the 15 s routing deadline'],
   ['HEAD /routing/v1/ipns/{name} 504', 'a lookup longer than the 15 s routing deadline'],
@@ -67,6 +77,9 @@ interface Answer { status: number, headers: Headers, json: any, text: string, by
 let daemon: Daemon
 let limited: Daemon
 let publisher: EmbeddedNode
+/** DIDAuth on the publisher, proving the `live` identity: the peer `POST /admin/v1/peers/auth` authenticates. */
+let publisherAuth: DidAuthService | undefined
+let publisherResolver: Resolver | undefined
 let token: string
 const dataDirs: string[] = []
 
@@ -103,7 +116,8 @@ async function daemonAt (flags: { rateLimitPerMinute: number, rateLimitBurst: nu
   const dataDir = mkdtempSync(join(tmpdir(), 'ipidd-openapi-'))
   dataDirs.push(dataDir)
   const config = loadConfig({ env: { HOME: dataDir }, flags: { dataDir, http: { port: 0, ...flags }, ipfs: { listen: ['/ip4/127.0.0.1/tcp/0'] } } })
-  return startDaemon(config, { logger: createLogger('silent') })
+  // The cheapest key derivation: what this test checks is the API's shape, not the KDF's cost.
+  return startDaemon(config, { logger: createLogger('silent'), seal: { logN: MIN_SCRYPT_LOG_N } })
 }
 
 beforeAll(async () => {
@@ -122,6 +136,9 @@ beforeAll(async () => {
   liveChain = await buildChain(live, 2, Math.floor((Date.now() - 3 * HOUR_MS) / 1000) * 1000)
   await publisher.putBlock(liveChain[0]!.cid, liveChain[0]!.bytes)
   liveRecord = await publishVersion(publisher, live.root, liveChain[1]!)
+  publisherResolver = new Resolver({ backend: publisher })
+  publisherAuth = new DidAuthService({ libp2p: publisher.libp2p as Libp2p, resolver: publisherResolver, signer: () => fixtureSigner(live.did, live.auth[1]!) })
+  await publisherAuth.start()
 
   const deadId = await testIdentity(base + 10)
   const d1 = await createFirstVersion({ document: documentWithAuthKey(deadId.did, deadId.auth[0]!), updateKeys: [multikeyOf(deadId.update[0]!)] }, deadId.root, Date.now() - HOUR_MS)
@@ -145,6 +162,8 @@ beforeAll(async () => {
 })
 
 afterAll(async () => {
+  await publisherAuth?.stop()
+  publisherResolver?.stop()
   await Promise.allSettled([daemon?.stop(), limited?.stop(), publisher?.stop()])
   for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true })
 })
@@ -295,7 +314,7 @@ describe('delegated routing', () => {
   })
 })
 
-// Every change unlocks scrypt-sealed keys (the daemon's interactive cost) and publishes: seconds each.
+// Every change unlocks scrypt-sealed keys and publishes.
 describe('admin API', { timeout: 120_000 }, () => {
   const BODY_OPERATIONS: Array<[string, string, unknown]> = [
     ['POST', '/identities/{name}/services', { passphrase: PASS, service: { fragment: 'web', type: 'LinkedDomains', serviceEndpoint: 'https://example.com' } }],
@@ -386,6 +405,73 @@ describe('admin API', { timeout: 120_000 }, () => {
     expect((await api('GET', '/admin/v1/keeper')).json).toMatchObject({ last: null })
     await daemon.keeper.runOnce()
     expect((await api('GET', '/admin/v1/keeper')).json.last).toMatchObject({ kept: 1 })
+  })
+
+  it('backups, cold update keys and the status: 200, 201, 400, 403, 404, 409, 413, 415', async () => {
+    const post = async (path: string, body: unknown, headers?: Record<string, string>): Promise<Answer> =>
+      api('POST', `/admin/v1${path}`, { body: typeof body === 'string' ? body : json(body), ...(headers === undefined ? {} : { headers }) })
+    const created = await post('/identities', { name: 'bob', passphrase: PASS })
+    expect(created.status).toBe(201)
+    const BODY_ROUTES: Array<[string, Record<string, unknown>, number]> = [
+      ['/identities/bob/backup', { passphrase: PASS }, 70_000],
+      ['/backups', { backup: { format: 'ipidd-backup/1' }, passphrase: PASS }, 600_000],
+      ['/identities/bob/update-keys/export', { passphrase: PASS }, 70_000],
+      ['/identities/bob/update-keys/cold', { passphrase: PASS, publicKeys: ['z6Mk'] }, 70_000]
+    ]
+    for (const [path, body, tooLarge] of BODY_ROUTES) {
+      expect((await post(path, { ...body, extra: 1 })).json.reason, path).toBe('invalid_request')
+      expect((await post(path, 'x'.repeat(tooLarge))).json.reason, path).toBe('body_too_large')
+      expect((await post(path, json(body), { 'content-type': 'application/json; charset=latin1' })).status, path).toBe(415)
+      if (path !== '/backups') {
+        expect((await post(path, { ...body, passphrase: WRONG_PASS })).json.reason, path).toBe('wrong_passphrase')
+        expect((await post(path.replace('/bob/', '/nobody/'), body)).json.reason, path).toBe('unknown_identity')
+      }
+    }
+
+    const backup = await post('/identities/bob/backup', { passphrase: PASS })
+    expect(backup.json).toMatchObject({ format: 'ipidd-backup/1', identity: { name: 'bob', did: created.json.did } })
+    expect(backup.text).not.toContain(PASS)
+    const restored = await post('/backups', { backup: backup.json, passphrase: PASS, name: 'bob-restored' })
+    expect([restored.status, restored.headers.get('location'), restored.json.did]).toEqual([201, '/admin/v1/identities/bob-restored', created.json.did])
+    expect((await post('/backups', { backup: backup.json, passphrase: PASS, name: 'bob-restored' })).json.reason).toBe('exists')
+    expect((await post('/backups', { backup: backup.json, passphrase: WRONG_PASS, name: 'bob-other' })).json.reason).toBe('wrong_passphrase')
+    expect((await post('/backups', { backup: { format: 'nope' }, passphrase: PASS })).json.reason).toBe('bad_backup')
+
+    const exported = await post('/identities/bob/update-keys/export', { passphrase: PASS })
+    expect(exported.json).toMatchObject({ format: 'ipidd-update-keys/1', did: created.json.did, keys: [{ role: 'update' }] })
+    expect((await post('/identities/bob/update-keys/cold', { passphrase: PASS, publicKeys: ['z6MkNotTheKey'] })).json.reason).toBe('cold_keys_mismatch')
+    const cold = await post('/identities/bob/update-keys/cold', { passphrase: PASS, publicKeys: [exported.json.keys[0].publicKey] })
+    expect(cold.json).toMatchObject({ name: 'bob', updateKeys: 'cold', coldSigner: exported.json.keys[0].publicKey })
+    expect((await post('/identities/bob/update-keys/export', { passphrase: PASS })).json.reason).toBe('cold')
+    expect((await post('/identities/bob/keys', { passphrase: PASS })).json.reason).toBe('update_key_required')
+    const next = ed25519ToMultikey((await generateKeyPair('Ed25519')).publicKey)
+    const changed = await post('/identities/bob/keys', { passphrase: PASS, updateKey: { signer: exported.json.keys[0], next } })
+    expect(changed.json).toMatchObject({ version: 2, added: ['auth-2'] })
+    expect((await api('GET', '/admin/v1/identities/bob')).json.coldSigner).toBe(next)
+
+    const status = await api('GET', '/admin/v1/status')
+    expect(status.json).toMatchObject({ health: { status: 'ok' }, httpUrl: daemon.httpUrl, ipfs: { backend: 'helia', peerId: daemon.node!.peerId.toString() }, identities: { held: 3 } })
+  })
+})
+
+describe('DIDAuth peers', () => {
+  it('authenticates a peer and lists it: 200, 400, 404, 409, 413, 415, 422', async () => {
+    const post = async (body: unknown, headers?: Record<string, string>): Promise<Answer> =>
+      api('POST', '/admin/v1/peers/auth', { body: typeof body === 'string' ? body : json(body), ...(headers === undefined ? {} : { headers }) })
+    expect((await api('GET', '/admin/v1/peers')).json).toEqual({ peers: [] })
+    const address = publisher.multiaddrs()[0]!
+    const ok = await post({ address })
+    expect(ok.json).toMatchObject({ ok: true, peer: { peerId: publisher.peerId.toString(), did: live.did, keyId: `${live.did}#auth-1`, versionId: liveChain[1]!.cid.toString() } })
+    expect((await api('GET', '/admin/v1/peers')).json).toEqual({ peers: [ok.json.peer] })
+    // The limited daemon holds no identity: it proves nothing.
+    expect((await post({ address: limited.node!.multiaddrs()[0]! })).json).toMatchObject({ status: 422, reason: 'proof_required' })
+    expect((await post({ address: 'somewhere' })).json.reason).toBe('bad_address')
+    expect((await post({ address, colour: 'red' })).json.reason).toBe('invalid_request')
+    expect((await post({ address, as: 'nobody' })).json.reason).toBe('unknown_identity')
+    // alice was deactivated above: she has no key to prove with.
+    expect((await post({ address, as: 'alice' })).json).toMatchObject({ status: 409, reason: 'identity_locked' })
+    expect((await post('x'.repeat(70_000))).json.reason).toBe('body_too_large')
+    expect((await post(json({ address }), { 'content-type': 'application/json; charset=latin1' })).status).toBe(415)
   })
 })
 

@@ -1,0 +1,62 @@
+/**
+ * `ipid auth <multiaddr | peer id>`: who is this peer? The daemon runs DIDAuth over libp2p with it
+ * (`POST /admin/v1/peers/auth`) and answers with the DID the peer proved, the key it used and the document
+ * version; a daemon without DIDAuth answers 404, which is said as such.
+ */
+import { CHANGE_TIMEOUT_MS, problemError } from '../api.ts'
+import { FailedError, UsageError } from '../errors.ts'
+import { fields } from '../output.ts'
+import { adminOf, common, examples, run } from './shared.ts'
+import type { Command } from 'commander'
+import type { Problem } from '../api.ts'
+import type { CommonFlags } from './shared.ts'
+
+export interface AuthenticatedPeer {
+  peerId: string
+  did: string
+  keyId: string
+  versionId: string
+  source?: string
+  verifiedAt?: string
+  expiresAt?: string
+}
+
+/** A multiaddr (`/ip4/…/p2p/…`) or a PeerId. */
+const ADDRESS_RE = /^\/[a-z0-9]/
+const PEER_ID_RE = /^(12D3KooW|16Uiu2|Qm)[1-9A-HJ-NP-Za-km-z]{20,}$|^(k51|bafz)[a-z0-9]{20,}$/
+
+export function register (program: Command): void {
+  examples(common(program.command('auth'))
+    .description('authenticate a peer with DIDAuth: which DID it is, the key it proved, the document version')
+    .argument('<peer>', 'a multiaddr (/ip4/…/tcp/…/p2p/12D3KooW…) or a PeerId the daemon can reach')
+    .option('--as <name>', 'prove this identity of ours to the peer in the same exchange')
+    .action(run<CommonFlags & { as?: string }>(async ({ args, flags, out }) => {
+      const address = args[0]!
+      if (!ADDRESS_RE.test(address) && !PEER_ID_RE.test(address)) {
+        throw new UsageError('bad_peer', `"${address}" is neither a multiaddr (/ip4/…/p2p/…) nor a PeerId (12D3KooW…)`)
+      }
+      const admin = await adminOf(flags)
+      const answer = await out.spin(`authenticating ${address}…`, async () =>
+        admin.send<{ ok?: boolean, peer?: AuthenticatedPeer } & Problem>('POST', '/peers/auth', { address, ...(flags.as === undefined ? {} : { as: flags.as }) }, CHANGE_TIMEOUT_MS))
+      if (answer.status === 404 && answer.body?.reason === 'not_found') {
+        throw new FailedError('didauth_unavailable', `DIDAuth is not available in the daemon at ${admin.target.url}: upgrade it to an ipidd with DIDAuth`)
+      }
+      if (answer.status === 422) {
+        throw new FailedError(answer.body?.reason ?? 'not_authenticated', `${address} did not authenticate: ${answer.body?.detail ?? 'refused'}${answer.body?.reason === undefined ? '' : ` (${answer.body.reason})`}`)
+      }
+      if (answer.status !== 200 || answer.body?.peer === undefined) throw problemError(answer.status, answer.body, admin.target)
+      const peer = answer.body.peer
+      out.result(answer.body, style => [
+        `${style.green('✓')} ${peer.peerId} is ${style.bold(peer.did)}`,
+        ...fields([
+          ['key', peer.keyId],
+          ['version', peer.versionId],
+          ['verified', peer.verifiedAt === undefined ? undefined : `${peer.verifiedAt}${peer.expiresAt === undefined ? '' : ` (session until ${peer.expiresAt})`}`],
+          ['source', peer.source]
+        ], style)
+      ])
+    })), [
+    'ipid auth /ip4/192.0.2.7/tcp/4001/p2p/12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA',
+    'ipid auth 12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA --as alice --json'
+  ], ['Exit codes: 0 authenticated, 1 the peer did not authenticate (or the daemon has no DIDAuth), 2 bad address, 3 no daemon.'])
+}

@@ -1,0 +1,157 @@
+/**
+ * `ipid daemon`: starts the daemon and runs until Ctrl-C (SIGINT) or SIGTERM. Configuration: defaults < config
+ * file < `IPIDD_*` < these flags (src/config.ts). Prints what it is and where it listens; logs go to stderr.
+ */
+import { existsSync } from 'node:fs'
+import { InvalidArgumentError } from 'commander'
+import { VERSION } from '../../version.ts'
+import { EXIT_FAILED, EXIT_OK, UsageError } from '../errors.ts'
+import { common, examples, run } from './shared.ts'
+import type { Command } from 'commander'
+import type { ConfigInput } from '../../config.ts'
+import type { CommonFlags } from './shared.ts'
+
+/**
+ * Tests only: the scrypt cost exponent of key files the daemon seals (the keystore's minimum and maximum
+ * apply). People never set it: it makes a stolen key file cheaper to attack.
+ */
+export const TEST_SCRYPT_ENV = 'IPIDD_TEST_SCRYPT_LOG_N'
+
+interface DaemonFlags extends CommonFlags {
+  config?: string
+  httpHost?: string
+  httpPort?: number
+  logLevel?: string
+  listen?: string[]
+  announce?: string[]
+  bootstrap?: string[]
+  network?: string
+  kuboUrl?: string
+  cacheUrl?: string
+  cacheMax?: number
+  keepResolved?: boolean
+}
+
+/** The keystore's bounds (src/identity/keystore.ts), repeated so that starting the CLI does not load the keystore. */
+export const MIN_SCRYPT_LOG_N = 12
+export const MAX_SCRYPT_LOG_N = 20
+
+// The flag parsers of src/config.ts, repeated so that every other command does not load the configuration code.
+const list = (value: string): string[] => value.split(/[\s,]+/).filter(v => v !== '')
+const collect = (value: string, previous: string[] = []): string[] => [...previous, ...list(value)]
+const port = (value: string): number => {
+  if (!/^\d{1,5}$/.test(value) || Number(value) > 65535) throw new InvalidArgumentError(`--http-port: "${value}" is not a port number`)
+  return Number(value)
+}
+const count = (value: string): number => {
+  if (!/^\d{1,12}$/.test(value)) throw new InvalidArgumentError(`--cache-max: "${value}" is not a whole number`)
+  return Number(value)
+}
+
+export function register (program: Command): void {
+  const command = program.command('daemon')
+    .description('start the ipidd daemon (embedded node, HTTP API) and run until Ctrl-C')
+    .option('--data-dir <dir>', 'data directory (default ~/.ipidd, or $IPIDD_DATA)')
+    .option('--config <file>', 'JSON config file (default <data-dir>/config.json when present)')
+    .option('--http-host <host>', 'HTTP listen address (default 127.0.0.1)')
+    .option('--http-port <port>', 'HTTP port (default 8080; 0 picks a free one)', port)
+    .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default info)')
+    .option('--listen <multiaddr>', 'libp2p listen address, repeatable (default /ip4/0.0.0.0/tcp/4001)', collect)
+    .option('--announce <multiaddr>', 'address to announce instead of the listen addresses, repeatable', collect)
+    .option('--bootstrap <multiaddr>', 'peer to connect to at start (with /p2p/<id>), repeatable', collect)
+    .option('--network <profile>', 'local (default: dial only --bootstrap peers) or public (join the public IPFS network)')
+    .option('--kubo-url <url>', 'use a Kubo node over its RPC API instead of the embedded node')
+    .option('--cache-url <url>', 'cache store: sqlite:<file>, redis://…, postgres://… (default SQLite in the data directory)')
+    .option('--cache-max <n>', 'most identities the cache holds; own and pinned ones are never evicted (default 100000)', count)
+    .option('--keep-resolved', 'the keeper republishes every identity resolved in the last day, not only own and pinned ones')
+  examples(common(command, { daemon: false }), [
+    'ipid daemon',
+    'ipid daemon --data-dir ./node-a --http-port 8081 --listen /ip4/127.0.0.1/tcp/4002',
+    'ipid daemon --bootstrap /ip4/192.0.2.7/tcp/4001/p2p/12D3KooW…',
+    'ipid daemon --kubo-url http://127.0.0.1:5001',
+    'ipid daemon --cache-url redis://127.0.0.1:6379 --keep-resolved'
+  ], ['The passphrase in IPIDD_PASSPHRASE, if set, unlocks held identities so their records are republished.'])
+  // Runs until a signal: the exit code is set by the signal handler, not by the action's return.
+  command.action(run<DaemonFlags>(async ({ flags, out }) => { await runDaemon(flags, out.json) }))
+}
+
+async function runDaemon (flags: DaemonFlags, json: boolean): Promise<void> {
+  const [{ loadConfig }, { startDaemon }, { createAccessLogger, createLogger }] = await Promise.all([
+    import('../../config.ts'), import('../../daemon.ts'), import('../../log.ts')
+  ])
+  const input: ConfigInput = {
+    ...(flags.dataDir === undefined ? {} : { dataDir: flags.dataDir }),
+    ...(flags.logLevel === undefined ? {} : { logLevel: flags.logLevel }),
+    http: {
+      ...(flags.httpHost === undefined ? {} : { host: flags.httpHost }),
+      ...(flags.httpPort === undefined ? {} : { port: flags.httpPort })
+    },
+    ipfs: {
+      ...(flags.listen === undefined ? {} : { listen: flags.listen }),
+      ...(flags.announce === undefined ? {} : { announce: flags.announce }),
+      ...(flags.bootstrap === undefined ? {} : { bootstrap: flags.bootstrap }),
+      ...(flags.network === undefined ? {} : { network: flags.network }),
+      ...(flags.kuboUrl === undefined ? {} : { backend: 'kubo', kuboUrl: flags.kuboUrl })
+    },
+    cache: {
+      ...(flags.cacheUrl === undefined ? {} : { url: flags.cacheUrl }),
+      ...(flags.cacheMax === undefined ? {} : { maxIdentities: flags.cacheMax }),
+      ...(flags.keepResolved === true ? { keepResolved: true } : {})
+    }
+  }
+  const config = loadConfig({ flags: input, ...(flags.config === undefined ? {} : { configFile: flags.config }), fileExists: existsSync })
+  const logger = createLogger(config.logLevel)
+  const passphrase = process.env.IPIDD_PASSPHRASE
+  const testLogN = process.env[TEST_SCRYPT_ENV]
+  if (testLogN !== undefined && testLogN !== '' && !(/^\d{1,2}$/.test(testLogN) && Number(testLogN) >= MIN_SCRYPT_LOG_N && Number(testLogN) <= MAX_SCRYPT_LOG_N)) {
+    throw new UsageError('bad_test_kdf_cost', `${TEST_SCRYPT_ENV} must be a whole number from ${MIN_SCRYPT_LOG_N} to ${MAX_SCRYPT_LOG_N} (and is for tests only): unset it`)
+  }
+  if (testLogN !== undefined && testLogN !== '') logger.warn({ logN: Number(testLogN) }, `${TEST_SCRYPT_ENV} is set: new key files are sealed with a weaker key derivation; for tests only`)
+  const daemon = await startDaemon(config, {
+    logger,
+    accessLogger: createAccessLogger(config.logLevel),
+    ...(passphrase === undefined || passphrase === '' ? {} : { passphrase }),
+    ...(testLogN === undefined || testLogN === '' ? {} : { seal: { logN: Number(testLogN) } })
+  })
+  const held = daemon.identities.list()
+  if (json) {
+    process.stdout.write(`${JSON.stringify({
+      version: VERSION,
+      dataDir: config.dataDir,
+      httpUrl: daemon.httpUrl,
+      ...(daemon.node === undefined ? { kuboUrl: config.ipfs.kuboUrl } : { peerId: daemon.node.peerId.toString(), addresses: daemon.node.multiaddrs() }),
+      network: config.ipfs.network,
+      identities: held
+    })}\n`)
+  } else {
+    process.stdout.write([
+      `ipidd ${VERSION}: did:ipid daemon`,
+      `  data directory  ${config.dataDir}`,
+      `  HTTP            ${daemon.httpUrl}  (GET /healthz)`,
+      daemon.node === undefined
+        ? `  IPFS            Kubo at ${config.ipfs.kuboUrl ?? ''}`
+        : `  PeerId          ${daemon.node.peerId.toString()}\n  libp2p          ${daemon.node.multiaddrs().join('\n                  ')}`,
+      `  network         ${config.ipfs.network}${config.ipfs.bootstrap.length === 0 && config.ipfs.network === 'local' ? ' (dials nobody until given --bootstrap peers)' : ''}`,
+      ...(held.length === 0 ? ['  identities      none yet'] : held.map((i, n) => `${n === 0 ? '  identities      ' : '                  '}${i.did}  (${i.name}${i.deactivated ? ', deactivated' : ''})`)),
+      '  ready; press Ctrl-C to stop',
+      ''
+    ].join('\n'))
+  }
+
+  let signals = 0
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (++signals > 1) {
+      process.stderr.write(`ipidd: ${signal} again, exiting without a clean stop\n`)
+      process.exit(EXIT_FAILED)
+    }
+    daemon.stop().then(() => {
+      if (!json) process.stdout.write('ipidd stopped\n')
+      process.exit(EXIT_OK)
+    }, (err: unknown) => {
+      process.stderr.write(`ipidd: stop failed: ${(err as Error).message}\n`)
+      process.exit(EXIT_FAILED)
+    })
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+}
