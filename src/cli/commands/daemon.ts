@@ -30,6 +30,9 @@ interface DaemonFlags extends CommonFlags {
   cacheUrl?: string
   cacheMax?: number
   keepResolved?: boolean
+  authIdentity?: string
+  authAuto?: boolean
+  requirePeerProof?: boolean
 }
 
 /** The keystore's bounds (src/identity/keystore.ts), repeated so that starting the CLI does not load the keystore. */
@@ -64,13 +67,18 @@ export function register (program: Command): void {
     .option('--cache-url <url>', 'cache store: sqlite:<file>, redis://…, postgres://… (default SQLite in the data directory)')
     .option('--cache-max <n>', 'most identities the cache holds; own and pinned ones are never evicted (default 100000)', count)
     .option('--keep-resolved', 'the keeper republishes every identity resolved in the last day, not only own and pinned ones')
+    .option('--auth-identity <name>', 'DIDAuth: the identity this daemon proves itself as (default: its only identity)')
+    .option('--auth-auto', 'DIDAuth: authenticate every peer that connects')
+    .option('--require-peer-proof', 'DIDAuth: refuse peers that prove no DID')
   examples(common(command, { daemon: false }), [
     'ipid daemon',
     'ipid daemon --data-dir ./node-a --http-port 8081 --listen /ip4/127.0.0.1/tcp/4002',
     'ipid daemon --bootstrap /ip4/192.0.2.7/tcp/4001/p2p/12D3KooW…',
     'ipid daemon --kubo-url http://127.0.0.1:5001',
-    'ipid daemon --cache-url redis://127.0.0.1:6379 --keep-resolved'
-  ], ['The passphrase in IPIDD_PASSPHRASE, if set, unlocks held identities so their records are republished.'])
+    'ipid daemon --cache-url redis://127.0.0.1:6379 --keep-resolved',
+    'IPIDD_PASSPHRASE=… ipid daemon --auth-identity alice --auth-auto'
+  ], ['The passphrase in IPIDD_PASSPHRASE, if set, unlocks held identities so their records are republished',
+    'and the DIDAuth identity can prove itself to peers.'])
   // Runs until a signal: the exit code is set by the signal handler, not by the action's return.
   command.action(run<DaemonFlags>(async ({ flags, out }) => { await runDaemon(flags, out.json) }))
 }
@@ -97,6 +105,11 @@ async function runDaemon (flags: DaemonFlags, json: boolean): Promise<void> {
       ...(flags.cacheUrl === undefined ? {} : { url: flags.cacheUrl }),
       ...(flags.cacheMax === undefined ? {} : { maxIdentities: flags.cacheMax }),
       ...(flags.keepResolved === true ? { keepResolved: true } : {})
+    },
+    auth: {
+      ...(flags.authIdentity === undefined ? {} : { identity: flags.authIdentity }),
+      ...(flags.authAuto === true ? { autoAuthenticate: true } : {}),
+      ...(flags.requirePeerProof === true ? { requirePeerProof: true } : {})
     }
   }
   const config = loadConfig({ flags: input, ...(flags.config === undefined ? {} : { configFile: flags.config }), fileExists: existsSync })
