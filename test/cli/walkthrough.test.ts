@@ -114,11 +114,11 @@ async function startDaemon (line: string): Promise<string> {
 
 describe('the README walkthrough', () => {
   it('is the list of commands this test runs', () => {
-    expect(lines.map(l => l.replace(/ .*/, ''))).toEqual(['ipid', 'ipid', 'ipid', 'ipid', 'ipid', 'DID=$(ipid', 'ipid', 'ipid', 'ipid', 'ipid', 'ipid', 'kill'])
+    expect(lines.map(l => l.replace(/ .*/, ''))).toEqual(['ipid', 'ipid', 'ipid', 'ipid', 'ipid', 'DID=$(ipid', 'ipid', 'ipid', 'ipid', 'ipid', 'ipid', 'ipid', 'kill'])
   })
 
-  it('runs: two daemons, create, resolve from the second, rotate, history, deactivate, stop', { timeout: 120_000 }, async () => {
-    const [startA, statusA, startB, statusB, init, showDid, resolve1, rotate, resolve2, history, deactivate, kill] = lines as [string, ...string[]]
+  it('runs: two daemons, create, resolve from the second, rotate, history, DIDAuth, deactivate, stop', { timeout: 120_000 }, async () => {
+    const [startA, statusA, startB, statusB, init, showDid, resolve1, rotate, resolve2, history, auth, deactivate, kill] = lines as [string, ...string[]]
 
     // 1. The first daemon, and `ipid status --wait` until it answers.
     const printedA = await startDaemon(startA)
@@ -190,7 +190,20 @@ describe('the README walkthrough', () => {
     const only = await ipidJson(['show', '--data-dir', './node-a'])
     expect([only.code, only.json.name, only.json.did, only.json.versionId]).toEqual([0, 'alice', did, v2])
 
-    // 7. Deactivation in a terminal: the DID typed, then the passphrase.
+    // 7. DIDAuth from the second daemon to the first, by the address `ipid status --addresses` prints: alice, her
+    // rotated key, version 2. Once --json for the fields, once as a person reads it.
+    const authArgs = words(await substitute(auth!)).slice(1)
+    expect(authArgs[1]).toMatch(new RegExp(`/p2p/${peerA!}$`))
+    const proved = await ipidJson(authArgs)
+    expect(proved.code).toBe(0)
+    expect(proved.json).toMatchObject({ ok: true, peer: { peerId: peerA, did, keyId: `${did}#auth-2`, versionId: v2 } })
+    const readable = await ipid(authArgs)
+    expect(readable.code, readable.stderr).toBe(0)
+    expect(readable.stdout).toContain(`${peerA!} is ${did}`)
+    expect(readable.stdout).toContain(`${did}#auth-2`)
+    expect(readable.stdout).toContain(v2)
+
+    // 8. Deactivation in a terminal: the DID typed, then the passphrase.
     const gone = await inTerminal(deactivate!, [['Type the DID to confirm: ', did], ['Passphrase for alice: ', PASS]])
     expect(gone.code).toBe(0)
     expect(gone.terminal).toContain(`publishes a final version of ${did}`)
