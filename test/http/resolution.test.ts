@@ -12,7 +12,7 @@ import { equivalentDids, parseDid } from '../../src/did/identifier.ts'
 import { formatTime } from '../../src/did/time.ts'
 import { InvalidDocumentError } from '../../src/errors.ts'
 import {
-  DEFAULT_MAX_AGE_S, DID_DOCUMENT_MEDIA_TYPES, DID_ERROR_TYPE_BASE, DID_RESOLUTION_CONTEXT, DID_RESOLUTION_MEDIA_TYPE,
+  DID_DOCUMENT_MEDIA_TYPES, DID_ERROR_TYPE_BASE, DID_RESOLUTION_CONTEXT, DID_RESOLUTION_MEDIA_TYPE,
   LEGACY_DID_RESOLUTION_MEDIA_TYPE, MAX_POST_BODY_BYTES, fromWireResult, negotiate, resolutionRouter, statusOf, toWireResult
 } from '../../src/http/resolution.ts'
 import { Resolver, errorResult } from '../../src/resolver/resolver.ts'

@@ -11,7 +11,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DID_PREFIX, didFromPublicKey, equivalentDids, parseDid } from '../../src/did/identifier.ts'
 import {
   IPNS_RECORD_MEDIA_TYPE,
-  PROBLEM_MEDIA_TYPE,
   ROUTING_DEFAULT_MAX_AGE_S,
   ROUTING_NOT_FOUND_MAX_AGE_S,
   routingRouter
