@@ -41,6 +41,8 @@ export const AMINO_DHT_PROTOCOL = '/ipfs/kad/1.0.0'
 export const PEER_KEY_FILE = 'libp2p.key'
 /** How long one bootstrap dial may take before it is retried later. */
 export const BOOTSTRAP_DIAL_TIMEOUT_MS = 10_000
+/** How long putting a record kept while alone may take once a peer is there. */
+export const UNSENT_PUT_TIMEOUT_MS = 30_000
 /** The bootstrap list of the public IPFS network, used only by the `public` network profile. */
 export const PUBLIC_BOOTSTRAP = [
   '/dnsaddr/bootstrap.libp2p.io/p2p/QmNnooDu7bfjPFoTZYxMNLWUQJyrVwtbZg5gBMjTezGAJN',
@@ -139,6 +141,30 @@ export async function createEmbeddedNode (options: EmbeddedNodeOptions): Promise
     await datastore.put(localKey(routingKey), record)
   }
 
+  // Records put while the node had no peers, by routing key: kept locally only (the DHT serves its own record
+  // store, not these), so they go out when a peer is first known, instead of waiting for the next republish.
+  const unsent = new Map<string, Uint8Array>()
+  let flushing: Promise<void> | undefined
+  const stopping = new AbortController()
+  const flushUnsent = (): void => {
+    if (unsent.size === 0 || flushing !== undefined) return
+    flushing = (async () => {
+      for (const [key, routingKey] of [...unsent]) {
+        const record = await localRecord(routingKey)
+        if (record === undefined) { unsent.delete(key); continue }
+        try {
+          // Pubsub reaches only those subscribed now; the DHT put is what later joiners find, so it decides.
+          void p2p().services.pubsub.publish(ipnsPubsubTopic(routingKey), record).catch(() => {})
+          await helia.routing.put(routingKey, record, { signal: AbortSignal.any([stopping.signal, AbortSignal.timeout(UNSENT_PUT_TIMEOUT_MS)]) })
+          unsent.delete(key)
+        } catch (err) {
+          options.logger?.debug({ err: (err as Error).message }, 'a record kept while alone could not be put yet; next peer')
+        }
+      }
+    })().finally(() => { flushing = undefined })
+  }
+  const onIdentify = (): void => { flushUnsent() }
+
   const onMessage = (event: { detail: { topic: string, data: Uint8Array } }): void => {
     for (const listener of listeners.get(event.detail.topic) ?? []) listener(event.detail.data)
   }
@@ -172,6 +198,8 @@ export async function createEmbeddedNode (options: EmbeddedNodeOptions): Promise
       }
       await helia.start()
       p2p().services.pubsub.addEventListener('message', onMessage)
+      // After identify the DHT knows whether the peer speaks it: the earliest a put can reach it.
+      p2p().addEventListener('peer:identify', onIdentify)
       if (bootstrap.length > 0) {
         void dialBootstrap()
         // Keep trying: a bootstrap peer that was down at start may come up later.
@@ -185,6 +213,9 @@ export async function createEmbeddedNode (options: EmbeddedNodeOptions): Promise
     async stop () {
       clearInterval(bootstrapTimer)
       p2p().services.pubsub.removeEventListener('message', onMessage)
+      p2p().removeEventListener('peer:identify', onIdentify)
+      stopping.abort()
+      await flushing
       await helia.stop()
     },
 
@@ -205,8 +236,11 @@ export async function createEmbeddedNode (options: EmbeddedNodeOptions): Promise
       const routingKey = routingKeyOf(name)
       await keepLocally(routingKey, record)
       // Alone, the DHT has nobody to store the record with and its query would wait out the deadline; the
-      // record is kept locally and goes out with the next republish.
-      if (p2p().getConnections().length === 0) return
+      // record is kept locally and goes out when the first peer is identified (or with the next republish).
+      if (p2p().getConnections().length === 0) {
+        unsent.set(base32.baseEncode(routingKey), routingKey)
+        return
+      }
       const results = await Promise.allSettled([
         helia.routing.put(routingKey, record, callOptions),
         p2p().services.pubsub.publish(ipnsPubsubTopic(routingKey), record)

@@ -14,6 +14,7 @@ import { createEmbeddedNode } from '../../src/ipfs/helia.ts'
 import { createRecord } from '../../src/ipns/record.ts'
 import { seededKey } from '../helpers/fixtures.ts'
 import { backendContract } from './contract.ts'
+import { eventually } from '../helpers/network.ts'
 import type { EmbeddedNode } from '../../src/ipfs/helia.ts'
 
 const LOOPBACK = ['/ip4/127.0.0.1/tcp/0']
@@ -63,6 +64,24 @@ describe('embedded Helia node', () => {
       expect(Buffer.from(await node.getRecord(name, { signal: AbortSignal.timeout(1000) })).equals(Buffer.from(newer.bytes))).toBe(true)
     } finally {
       await node.stop()
+    }
+  })
+
+  it('a record published while alone goes out once a peer is there: a node that connects later finds it on the DHT', async () => {
+    const a = await startNode()
+    let b: EmbeddedNode | undefined
+    try {
+      const key = await seededKey(162)
+      const name = parseDid(didFromPublicKey(key.publicKey))
+      const record = await createRecord({ privateKey: key, value: CID.parse('bafkqaaa'), sequence: 3n, validUntilMs: Date.now() + 3_600_000 })
+      await a.putRecord(name, record.bytes, { signal: AbortSignal.timeout(1000) })
+      b = await startNode()
+      await b.dial(a.multiaddrs()[0]!)
+      // B asks the network only (not its own local records): A must have put it on the DHT when B appeared.
+      const found = await eventually(async () => b!.getRecord(name, { networkOnly: true, signal: AbortSignal.timeout(2000) }).catch(() => undefined))
+      expect(Buffer.from(found).equals(Buffer.from(record.bytes))).toBe(true)
+    } finally {
+      await Promise.all([a.stop(), b?.stop()])
     }
   })
 
