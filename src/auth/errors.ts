@@ -9,12 +9,14 @@ export const DIDAUTH_REASONS = [
   // framing and messages
   'bad_message', 'oversized_message', 'truncated_message', 'stream_closed', 'timeout', 'unsupported_version',
   'protocol_not_supported',
+  // a nonce this side issued, sent back to it (a reflection attempt)
+  'reflected_nonce',
   // limits
   'rate_limited', 'too_many_handshakes', 'busy',
   // what a side requires
   'proof_required',
   // the proof
-  'bad_proof', 'replayed_proof', 'wrong_issuer', 'wrong_audience', 'wrong_peer', 'expired_proof', 'proof_not_yet_valid',
+  'bad_proof', 'replayed_proof', 'wrong_issuer', 'wrong_audience', 'wrong_peer', 'wrong_role', 'expired_proof', 'proof_not_yet_valid',
   'wrong_nonce', 'expired_nonce', 'unresolvable', 'deactivated', 'not_authentication_key', 'bad_signature',
   // local conditions (never sent to a peer)
   'bad_address', 'unreachable', 'identity_locked', 'stopped', 'internal_error'
@@ -41,8 +43,31 @@ export class DidAuthError extends Error {
   }
 }
 
-/** Any thrown value as a DidAuthError: unexpected failures become `internal_error` without their detail. */
+/**
+ * Any thrown value as a DidAuthError: unexpected failures become `internal_error`. Their detail is kept as the
+ * `cause` (for the log, `describeCause`), never put in the message, which may reach the peer.
+ */
 export function asDidAuthError (err: unknown): DidAuthError {
   if (err instanceof DidAuthError) return err
   return new DidAuthError('internal_error', 'the handshake failed unexpectedly', { cause: err })
+}
+
+/** Longest description of an internal error's cause that is logged. */
+export const MAX_LOGGED_CAUSE_CHARS = 500
+
+/**
+ * What went wrong inside an `internal_error`, for the debug log: the cause's name and message (or the error's own
+ * message when it has no cause), cut to MAX_LOGGED_CAUSE_CHARS, with anything shaped like a proof (a JWT), a nonce
+ * (43 base64url characters) or raw key material (64+ hex digits) blanked out should a message ever carry one.
+ */
+export function describeCause (failure: DidAuthError): string {
+  const cause = failure.cause
+  const text = cause === undefined
+    ? failure.message
+    : cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause)
+  return text
+    .replace(/eyJ[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*)*/g, '[jwt]')
+    .replace(/(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])/g, '[nonce]')
+    .replace(/(?<![0-9a-fA-F])[0-9a-fA-F]{64,}(?![0-9a-fA-F])/g, '[hex]')
+    .slice(0, MAX_LOGGED_CAUSE_CHARS)
 }

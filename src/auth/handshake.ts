@@ -9,6 +9,10 @@
  *                                              ← challenge {did?, nonce_r, proof?(nonce_i)}   (or outcome ok:false)
  *   proof {proof?(nonce_r)}                    →
  *                                              ← outcome {ok, reason?}
+ *
+ * Each proof names its maker's role (`role`), and each side checks that the peer's proof names the peer's role;
+ * a side also refuses to take, as the peer's nonce, a nonce it issued itself and still holds (`reflected_nonce`).
+ * Together they stop a peer from getting a node to sign over that node's own challenge (spec/didauth.md §10).
  */
 import { DidAuthError, asDidAuthError } from './errors.ts'
 import { FramedStream } from './framing.ts'
@@ -72,10 +76,13 @@ export class Initiator {
   async onChallenge (message: ChallengeMessage | OutcomeMessage): Promise<ProofMessage> {
     if (message.type === 'outcome') throw message.ok ? new DidAuthError('bad_message', 'an acceptance before any proof') : refusedByPeer(message)
     if (this.nonce === undefined) throw new DidAuthError('internal_error', 'hello() was not called')
+    if (message.nonce === this.nonce || this.deps.nonces.isLive(message.nonce)) {
+      throw new DidAuthError('reflected_nonce', 'the challenge carries a nonce this side issued: it would sign over its own challenge')
+    }
     const { signer, clock } = this.deps
     if (message.proof !== undefined && message.did !== undefined) {
       this.peer = await verifyProof(message.proof, {
-        expected: { issuer: message.did, audience: signer?.did ?? this.parties.initiator, nonce: this.nonce, ...this.parties },
+        expected: { issuer: message.did, audience: signer?.did ?? this.parties.initiator, nonce: this.nonce, ...this.parties, role: 'responder' },
         nowMs: clock(),
         resolve: this.deps.resolve,
         replay: this.deps.replay,
@@ -85,7 +92,7 @@ export class Initiator {
       throw new DidAuthError('proof_required', 'the peer did not prove a DID')
     }
     if (signer === undefined) return { type: 'proof' }
-    const proof = await createProof(signer, { audience: message.did ?? this.parties.responder, nonce: message.nonce, ...this.parties }, clock())
+    const proof = await createProof(signer, { audience: message.did ?? this.parties.responder, nonce: message.nonce, ...this.parties, role: 'initiator' }, clock())
     return { type: 'proof', proof }
   }
 
@@ -120,12 +127,14 @@ export class Responder {
   async onHello (hello: HelloMessage): Promise<ChallengeMessage> {
     if (hello.version !== DIDAUTH_VERSION) throw new DidAuthError('unsupported_version', `this peer speaks version ${DIDAUTH_VERSION}, not ${hello.version}`)
     if (this.requirePeerProof && hello.did === undefined) throw new DidAuthError('proof_required', 'this peer requires a proof, and the initiator claims no DID')
+    // A nonce we issued (in another handshake, still running) sent back to us to sign: a reflection attempt.
+    if (this.deps.nonces.isLive(hello.nonce)) throw new DidAuthError('reflected_nonce', 'the hello carries a nonce this side issued: it will not sign over its own challenge')
     this.hello = hello
     this.nonce = this.deps.nonces.issue()
     const { signer, clock } = this.deps
     if (hello.wantProof && signer !== undefined) {
       this.audience = signer.did
-      const proof = await createProof(signer, { audience: hello.did ?? this.parties.initiator, nonce: hello.nonce, ...this.parties }, clock())
+      const proof = await createProof(signer, { audience: hello.did ?? this.parties.initiator, nonce: hello.nonce, ...this.parties, role: 'responder' }, clock())
       return { type: 'challenge', did: signer.did, nonce: this.nonce, proof }
     }
     this.audience = this.parties.responder
@@ -142,7 +151,7 @@ export class Responder {
     }
     if (message.proof === undefined) throw new DidAuthError('proof_required', `the initiator claimed ${hello.did} but sent no proof`)
     const peer = await verifyProof(message.proof, {
-      expected: { issuer: hello.did, audience, nonce, ...this.parties },
+      expected: { issuer: hello.did, audience, nonce, ...this.parties, role: 'initiator' },
       nowMs: this.deps.clock(),
       resolve: this.deps.resolve,
       replay: this.deps.replay,

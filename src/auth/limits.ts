@@ -1,12 +1,14 @@
 /**
- * How much DIDAuth work peers can cause (spec/didauth.md §6): handshakes in flight overall and per peer, and
- * handshakes a peer may start per minute (a token bucket per PeerId, by the injected clock). A handshake costs
- * a signature, a resolve and a verification, so each one is paid for before any of that happens.
+ * How much DIDAuth work peers can cause (spec/didauth.md §6): inbound handshakes in flight overall and per peer,
+ * and handshakes a peer may start per minute (a token bucket per PeerId, by the injected clock). A handshake
+ * costs a signature, a resolve and a verification, so each one is paid for before any of that happens. The
+ * handshakes this side starts have a budget of their own, so that a flood of inbound ones never keeps this side
+ * from authenticating the peers it wants to.
  */
 import type { Clock } from '../did/time.ts'
 
 export interface DidAuthLimits {
-  /** Handshakes in flight at once, both roles together: beyond it, `busy`. */
+  /** Inbound handshakes in flight at once, all peers together: beyond it, `busy`. */
   maxConcurrent: number
   /** Inbound handshakes in flight at once from one peer: beyond it, `too_many_handshakes`. */
   maxConcurrentPerPeer: number
@@ -16,7 +18,10 @@ export interface DidAuthLimits {
   burst: number
 }
 
-/** 64 handshakes at once cost a few ms of CPU each; a daemon with hundreds of peers rarely runs more than a few. */
+/**
+ * Inbound handshakes at once, all peers together: 64 cost a few ms of CPU each; a daemon with hundreds of peers
+ * rarely runs more than a few.
+ */
 export const MAX_CONCURRENT_HANDSHAKES = 64
 /** Two per peer: the peer's own handshake plus one retry, or both directions of auto-authentication. */
 export const MAX_CONCURRENT_HANDSHAKES_PER_PEER = 2
@@ -25,6 +30,12 @@ export const HANDSHAKES_PER_PEER_PER_MINUTE = 30
 export const HANDSHAKE_BURST = 10
 /** Peers whose buckets are kept; beyond it the fullest (least recently refilled) are dropped first. */
 export const MAX_TRACKED_PEERS = 10_000
+/**
+ * Handshakes this side starts that may be in flight at once (`authenticate`, automatic authentication of new
+ * connections, the admin API), apart from the inbound budget: beyond it, `busy` for the caller. Peers cannot
+ * use it up; half the inbound budget is plenty for a daemon's own needs.
+ */
+export const MAX_CONCURRENT_OUTBOUND_HANDSHAKES = 32
 
 export const DEFAULT_DIDAUTH_LIMITS: Readonly<DidAuthLimits> = Object.freeze({
   maxConcurrent: MAX_CONCURRENT_HANDSHAKES,
@@ -45,17 +56,25 @@ interface Bucket { tokens: number, atMs: number, inFlight: number, warned: boole
 
 export class HandshakeLimiter {
   readonly limits: DidAuthLimits
+  /** Outbound handshakes in flight at once (MAX_CONCURRENT_OUTBOUND_HANDSHAKES unless given). */
+  readonly maxOutbound: number
   private readonly clock: Clock
   private readonly buckets = new Map<string, Bucket>()
   private inFlight = 0
+  private outFlight = 0
 
-  constructor (limits: Partial<DidAuthLimits> = {}, clock: Clock = () => Date.now()) {
+  constructor (limits: Partial<DidAuthLimits> = {}, clock: Clock = () => Date.now(), options: { maxOutbound?: number } = {}) {
     this.limits = { ...DEFAULT_DIDAUTH_LIMITS, ...limits }
+    this.maxOutbound = options.maxOutbound ?? MAX_CONCURRENT_OUTBOUND_HANDSHAKES
     this.clock = clock
   }
 
   /** Handshakes in flight now, both roles. */
-  get active (): number { return this.inFlight }
+  get active (): number { return this.inFlight + this.outFlight }
+  /** Inbound handshakes in flight now. */
+  get activeInbound (): number { return this.inFlight }
+  /** Outbound handshakes in flight now. */
+  get activeOutbound (): number { return this.outFlight }
 
   /**
    * A slot for an inbound handshake from `peer`, or why not. A refusal that empties a full bucket for the first
@@ -85,16 +104,16 @@ export class HandshakeLimiter {
     }
   }
 
-  /** A slot for a handshake we start: only the overall bound applies. */
+  /** A slot for a handshake we start: only the outbound budget applies, whatever comes in. */
   outbound (): Permit | { refused: 'busy' } {
-    if (this.inFlight >= this.limits.maxConcurrent) return { refused: 'busy' }
-    this.inFlight++
+    if (this.outFlight >= this.maxOutbound) return { refused: 'busy' }
+    this.outFlight++
     let released = false
     return {
       release: () => {
         if (released) return
         released = true
-        this.inFlight--
+        this.outFlight--
       }
     }
   }

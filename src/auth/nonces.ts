@@ -4,18 +4,34 @@
  */
 import { randomBytes } from 'node:crypto'
 import { base64url } from 'multiformats/bases/base64'
+import { STEP_TIMEOUT_MS } from './framing.ts'
 import { NONCE_BYTES } from './messages.ts'
 import type { Clock } from '../did/time.ts'
 
 /**
- * How long a nonce stays usable after it is issued. A handshake takes three steps of at most STEP_TIMEOUT_MS
- * (10 s) each; a proof over a nonce older than that cannot belong to a handshake still running.
+ * Step deadlines a nonce outlives. From the moment a side issues its nonce to the moment the proof over it is
+ * checked, at most three steps pass (the responder: its challenge's write, the proof's read, then the
+ * verification; the initiator: the hello's write and the challenge's read), each bounded by the step deadline.
  */
-export const NONCE_TTL_MS = 30_000
+export const NONCE_TTL_STEPS = 3
+/**
+ * How long a nonce stays usable after it is issued, at the least: NONCE_TTL_STEPS default step deadlines
+ * (STEP_TIMEOUT_MS, 10 s). With a longer configured step deadline the lifetime grows with it
+ * (`nonceLifetimeMs`), so that an honest slow peer never fails with `expired_nonce`.
+ */
+export const NONCE_TTL_MS = NONCE_TTL_STEPS * STEP_TIMEOUT_MS
 /** Nonces live at once; more than the concurrent handshakes allowed, which each hold one. */
 export const MAX_LIVE_NONCES = 4096
 /** Accepted proofs remembered at once (each until its `exp` plus the skew): at 1000 handshakes/s, 90 s of them. */
 export const MAX_REMEMBERED_PROOFS = 100_000
+
+/**
+ * The lifetime of this side's nonces for a given step deadline: max(NONCE_TTL_MS, NONCE_TTL_STEPS × stepTimeoutMs).
+ * A proof over an older nonce cannot belong to a handshake still running.
+ */
+export function nonceLifetimeMs (stepTimeoutMs: number = STEP_TIMEOUT_MS): number {
+  return Math.max(NONCE_TTL_MS, NONCE_TTL_STEPS * stepTimeoutMs)
+}
 
 /** A fresh nonce: NONCE_BYTES from the CSPRNG, base64url without padding. */
 export function newNonce (): string {
@@ -40,6 +56,9 @@ export class NonceStore {
 
   get size (): number { return this.live.size }
 
+  /** How long each nonce issued here stays usable. */
+  get lifetimeMs (): number { return this.ttlMs }
+
   issue (): string {
     this.sweep()
     if (this.live.size >= MAX_LIVE_NONCES) {
@@ -58,6 +77,15 @@ export class NonceStore {
     if (expires === undefined) return 'unknown'
     this.live.delete(nonce)
     return expires <= this.clock() ? 'expired' : 'ok'
+  }
+
+  /**
+   * True when `nonce` is one this side issued, not yet used and not expired: a peer that sends it back as its
+   * own nonce is reflecting our challenge (spec/didauth.md §10). Does not use the nonce up.
+   */
+  isLive (nonce: string): boolean {
+    const expires = this.live.get(nonce)
+    return expires !== undefined && expires > this.clock()
   }
 
   /** Forgets a nonce whose handshake ended. */

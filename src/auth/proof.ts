@@ -1,7 +1,8 @@
 /**
  * DIDAuth proofs (spec/didauth.md §3): a compact JWT (JWS, EdDSA) signed by one of the prover DID's
- * `authentication` keys, binding the verifier's nonce, the verifier (audience) and both PeerIds of the
- * connection. `createProof` and `verifyProof` are pure given a signer, a resolve function and the time, so the
+ * `authentication` keys, binding the verifier's nonce, the verifier (audience), both PeerIds of the
+ * connection and the prover's role in the handshake (so that a proof a node made as responder can never pass as
+ * an initiator's proof to that same node: the reflection of spec/didauth.md §10). `createProof` and `verifyProof` are pure given a signer, a resolve function and the time, so the
  * interop vectors replay through exactly this code.
  */
 import { createJWT, verifyJWT } from 'did-jwt'
@@ -31,6 +32,10 @@ export interface DidAuthSigner {
   sign: (data: Uint8Array) => Uint8Array | Promise<Uint8Array>
 }
 
+/** The two roles of a handshake: `initiator` opened the DIDAuth stream, `responder` answered it. */
+export const HANDSHAKE_ROLES = ['initiator', 'responder'] as const
+export type HandshakeRole = typeof HANDSHAKE_ROLES[number]
+
 /** The claim set of a proof, exactly these members. Times are NumericDate (whole seconds). */
 export interface ProofClaims {
   iss: string
@@ -38,6 +43,8 @@ export interface ProofClaims {
   nonce: string
   initiator: string
   responder: string
+  /** The prover's own role in this handshake. */
+  role: HandshakeRole
   iat: number
   exp: number
 }
@@ -51,6 +58,8 @@ export interface ProofBinding {
   /** PeerIds of this connection's two ends, in their roles. */
   initiator: string
   responder: string
+  /** The prover's role in this handshake (for the verifier: the peer's role). */
+  role: HandshakeRole
 }
 
 /** What the verifier expects of a proof in this handshake. */
@@ -95,6 +104,7 @@ const claimsSchema = z.strictObject({
   nonce: z.string().regex(NONCE_RE),
   initiator: z.string().regex(PEER_ID_RE),
   responder: z.string().regex(PEER_ID_RE),
+  role: z.enum(HANDSHAKE_ROLES),
   iat: numericDate,
   exp: numericDate
 })
@@ -102,7 +112,7 @@ const claimsSchema = z.strictObject({
 /** Makes the proof over `binding` at `nowMs` (the prover's clock). */
 export async function createProof (signer: DidAuthSigner, binding: ProofBinding, nowMs: number): Promise<string> {
   const iat = Math.floor(nowMs / SECOND_MS)
-  const payload = { iat, exp: iat + PROOF_LIFETIME_MS / SECOND_MS, aud: binding.audience, nonce: binding.nonce, initiator: binding.initiator, responder: binding.responder }
+  const payload = { iat, exp: iat + PROOF_LIFETIME_MS / SECOND_MS, aud: binding.audience, nonce: binding.nonce, initiator: binding.initiator, responder: binding.responder, role: binding.role }
   return createJWT(payload, {
     issuer: signer.did,
     alg: PROOF_ALG,
@@ -155,13 +165,16 @@ export async function verifyProof (jwt: string, options: VerifyProofOptions): Pr
   // 2. never twice
   const id = proofId(signature)
   if (options.replay?.has(id) === true) throw new DidAuthError('replayed_proof', 'this proof was accepted before')
-  // 3–5. bound to this handshake: who, for whom, on which connection
+  // 3–6. bound to this handshake: who, for whom, on which connection, in which role
   if (claims.iss !== expected.issuer) throw new DidAuthError('wrong_issuer', `the proof is issued by ${claims.iss}, not by the DID claimed in this handshake`)
   if (claims.aud !== expected.audience) throw new DidAuthError('wrong_audience', 'the proof is meant for another verifier')
   if (claims.initiator !== expected.initiator || claims.responder !== expected.responder) {
     throw new DidAuthError('wrong_peer', 'the proof was made for another connection (its PeerIds are not this connection\'s)')
   }
-  // 6. time
+  if (claims.role !== expected.role) {
+    throw new DidAuthError('wrong_role', `the proof was made by the ${claims.role} of a handshake, and the prover here is the ${expected.role}`)
+  }
+  // 7–9. time
   const nowS = Math.floor(nowMs / SECOND_MS)
   const skewS = CLOCK_SKEW_MS / SECOND_MS
   if (claims.exp <= claims.iat || claims.exp - claims.iat > PROOF_LIFETIME_MS / SECOND_MS) {
@@ -169,12 +182,12 @@ export async function verifyProof (jwt: string, options: VerifyProofOptions): Pr
   }
   if (claims.iat > nowS + skewS) throw new DidAuthError('proof_not_yet_valid', 'the proof is issued in the future (beyond the clock skew allowed)')
   if (claims.exp <= nowS - skewS) throw new DidAuthError('expired_proof', 'the proof has expired')
-  // 7. fresh: this handshake's nonce, used once
+  // 10–11. fresh: this handshake's nonce, used once
   if (claims.nonce !== expected.nonce) throw new DidAuthError('wrong_nonce', 'the proof is over another nonce than the one sent in this handshake')
   const nonce = options.consumeNonce?.(claims.nonce) ?? 'ok'
   if (nonce === 'expired') throw new DidAuthError('expired_nonce', 'the nonce expired before the proof arrived')
   if (nonce === 'unknown') throw new DidAuthError('wrong_nonce', 'the nonce was already used')
-  // 8. the issuer's current document, resolved once
+  // 12–13. the issuer's current document, resolved once
   const resolution = await options.resolve(claims.iss)
   const error = resolution.didResolutionMetadata.error
   if (error !== undefined || resolution.didDocument === null) {
@@ -182,12 +195,12 @@ export async function verifyProof (jwt: string, options: VerifyProofOptions): Pr
     throw new DidAuthError('unresolvable', `${claims.iss} cannot be resolved: ${String(error ?? 'no document')}${typeof reason === 'string' ? ` (${reason})` : ''}`)
   }
   if (resolution.didDocumentMetadata.deactivated === true) throw new DidAuthError('deactivated', `${claims.iss} is deactivated`)
-  // 9. the key is an authentication key of that document
+  // 14. the key is an authentication key of that document
   const authentication = resolution.didDocument.authentication ?? []
   if (!authentication.some(entry => (typeof entry === 'string' ? entry : entry.id) === header.kid)) {
     throw new DidAuthError('not_authentication_key', `${header.kid} is not an authentication key of the current document of ${claims.iss}`)
   }
-  // 10. the signature, by did-jwt over the same resolution
+  // 15. the signature, by did-jwt over the same resolution
   const fixed: Resolvable = { resolve: async () => ({ ...resolution }) as unknown as DIDResolutionResult }
   let signer: string
   try {
@@ -203,7 +216,7 @@ export async function verifyProof (jwt: string, options: VerifyProofOptions): Pr
     throw fromDidJwt(err)
   }
   if (signer !== header.kid) throw new DidAuthError('bad_signature', 'the proof is not signed by the key its kid names')
-  // 11. remembered: never accepted again
+  // 16. remembered: never accepted again
   const expiresAtMs = claims.exp * SECOND_MS
   options.replay?.add(id, expiresAtMs + CLOCK_SKEW_MS)
   const versionId = resolution.didDocumentMetadata.versionId

@@ -1,8 +1,9 @@
 /**
  * The authenticated peers: PeerId → the DID it proved, with the key, the document version and where that
- * document came from. Events for the rest of the daemon: `authenticated` (a session began or was renewed) and
- * `ended` (the connection closed, the DID document changed, the session expired, another DID replaced it, or
- * the service stopped). Times by the injected clock.
+ * document came from, and the libp2p connection the proof was made on. Events for the rest of the daemon:
+ * `authenticated` (a session began or was renewed) and `ended` (its connection closed, the DID document changed,
+ * the session expired, another DID replaced it, or the service stopped). Times by the injected clock; expired
+ * sessions are ended by `prune()`, which the service calls every SESSION_PRUNE_INTERVAL_MS (and get/list too).
  */
 import { formatTime } from '../did/time.ts'
 import type { Clock } from '../did/time.ts'
@@ -11,6 +12,11 @@ import type { Clock } from '../did/time.ts'
 export const SESSION_LIFETIME_MS = 60 * 60 * 1000
 /** Sessions held at once: one per connected peer at most, and libp2p keeps far fewer connections. */
 export const MAX_SESSIONS = 10_000
+/**
+ * How often the service looks for expired sessions, so that each one ends (event `ended`, reason `expired`, the
+ * sessions gauge updated) within this long of its `expiresAt`, even if nobody reads the registry.
+ */
+export const SESSION_PRUNE_INTERVAL_MS = 60_000
 
 export interface PeerSession {
   peerId: string
@@ -32,7 +38,18 @@ export interface SessionEnded {
   reason: EndReason
 }
 
-interface Entry { session: PeerSession, expiresAtMs: number }
+interface Entry {
+  session: PeerSession
+  expiresAtMs: number
+  /** The libp2p connection (its `id`) the peer proved itself on: the session ends when it closes. */
+  connectionId?: string
+}
+
+/** Where a session was established. */
+export interface SessionOrigin {
+  /** The id of the libp2p connection the handshake ran on. */
+  connectionId?: string
+}
 
 export class PeerRegistry extends EventTarget {
   private readonly clock: Clock
@@ -47,8 +64,11 @@ export class PeerRegistry extends EventTarget {
 
   get size (): number { return this.sessions.size }
 
-  /** Records a verified peer; a session of another DID for the same peer ends (`replaced`). */
-  add (fields: Omit<PeerSession, 'verifiedAt' | 'expiresAt'>): PeerSession {
+  /**
+   * Records a verified peer, on the connection it proved itself on; a session of another DID for the same peer
+   * ends (`replaced`). A renewal moves the session to the connection of the latest handshake.
+   */
+  add (fields: Omit<PeerSession, 'verifiedAt' | 'expiresAt'>, origin: SessionOrigin = {}): PeerSession {
     const now = this.clock()
     const expiresAtMs = now + this.lifetimeMs
     const session: PeerSession = { ...fields, verifiedAt: formatTime(now), expiresAt: formatTime(expiresAtMs) }
@@ -59,7 +79,7 @@ export class PeerRegistry extends EventTarget {
       const oldest = this.sessions.keys().next().value
       if (oldest !== undefined) this.end(oldest, 'expired')
     }
-    this.sessions.set(session.peerId, { session, expiresAtMs })
+    this.sessions.set(session.peerId, { session, expiresAtMs, ...(origin.connectionId === undefined ? {} : { connectionId: origin.connectionId }) })
     this.dispatchEvent(new CustomEvent<PeerSession>('authenticated', { detail: session }))
     return session
   }
@@ -82,6 +102,21 @@ export class PeerRegistry extends EventTarget {
     this.dispatchEvent(new CustomEvent<SessionEnded>('ended', { detail: { session: entry.session, reason } }))
   }
 
+  /** The id of the connection a peer's session was established on, if it has a session. */
+  connectionOf (peerId: string): string | undefined {
+    return this.sessions.get(peerId)?.connectionId
+  }
+
+  /**
+   * Ends the sessions established on a connection that closed (`disconnected`), even when the peer still has
+   * another connection: what was proved is bound to this one.
+   */
+  connectionClosed (connectionId: string): void {
+    for (const [peerId, entry] of [...this.sessions]) {
+      if (entry.connectionId === connectionId) this.end(peerId, 'disconnected')
+    }
+  }
+
   /** Ends the sessions of `did` that rest on another version than `versionId` (a new version was accepted). */
   documentChanged (did: string, versionId: string): void {
     for (const [peerId, { session }] of [...this.sessions]) {
@@ -93,7 +128,8 @@ export class PeerRegistry extends EventTarget {
     for (const peerId of [...this.sessions.keys()]) this.end(peerId, reason)
   }
 
-  private prune (): void {
+  /** Ends every session whose time is up (`expired`), each with its `ended` event. */
+  prune (): void {
     const now = this.clock()
     for (const [peerId, entry] of [...this.sessions]) if (entry.expiresAtMs <= now) this.end(peerId, 'expired')
   }

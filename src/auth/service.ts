@@ -1,20 +1,21 @@
 /**
  * DidAuthService: DIDAuth on a libp2p node. It answers `/ipid/didauth/1.0.0` (responder), authenticates peers
  * on request or on every new connection (initiator), keeps the registry of authenticated peers, and ends
- * sessions when a peer disconnects or its DID document changes. Limits, metrics and logs as spec/didauth.md §6.
+ * sessions when the connection they were proved on closes, when they expire, or when the DID document changes.
+ * Limits, metrics and logs as spec/didauth.md §6.
  */
 import { isPeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { systemClock } from '../did/time.ts'
-import { DidAuthError, asDidAuthError } from './errors.ts'
+import { DidAuthError, asDidAuthError, describeCause } from './errors.ts'
 import { FramedStream, STEP_TIMEOUT_MS } from './framing.ts'
 import { Initiator, Responder, runInitiator, runResponder } from './handshake.ts'
 import { HandshakeLimiter } from './limits.ts'
 import { DIDAUTH_PROTOCOL } from './messages.ts'
-import { NonceStore, ReplaySet } from './nonces.ts'
+import { NonceStore, ReplaySet, nonceLifetimeMs } from './nonces.ts'
 import { RESOLVE_DEADLINE_MS } from './proof.ts'
-import { PeerRegistry } from './registry.ts'
+import { PeerRegistry, SESSION_PRUNE_INTERVAL_MS } from './registry.ts'
 import type { HandshakeDeps, HandshakeResult } from './handshake.ts'
 import type { DidAuthLimits } from './limits.ts'
 import type { DidAuthSigner, VerifiedProof } from './proof.ts'
@@ -55,8 +56,13 @@ export interface DidAuthServiceInit {
   /** Authenticate every new connection whose peer speaks DIDAuth (default false). */
   autoAuthenticate?: boolean
   limits?: Partial<DidAuthLimits>
+  /** Handshakes this side starts in flight at once (default MAX_CONCURRENT_OUTBOUND_HANDSHAKES), apart from `limits`. */
+  maxConcurrentOutbound?: number
+  /** The step deadline; this side's nonces live `nonceLifetimeMs(stepTimeoutMs)`. */
   stepTimeoutMs?: number
   sessionLifetimeMs?: number
+  /** How often expired sessions are ended (default SESSION_PRUNE_INTERVAL_MS). */
+  sessionPruneIntervalMs?: number
   clock?: Clock
   logger?: Logger
   metrics?: Metrics
@@ -89,6 +95,8 @@ export class DidAuthService {
   private readonly requirePeerProof: boolean
   private readonly autoAuthenticate: boolean
   private readonly stepTimeoutMs: number
+  private readonly sessionPruneIntervalMs: number
+  private pruneTimer?: NodeJS.Timeout
   private readonly clock: Clock
   private readonly logger?: Logger
   private readonly metrics?: Metrics
@@ -107,11 +115,12 @@ export class DidAuthService {
     this.requirePeerProof = init.requirePeerProof ?? false
     this.autoAuthenticate = init.autoAuthenticate ?? false
     this.stepTimeoutMs = init.stepTimeoutMs ?? STEP_TIMEOUT_MS
+    this.sessionPruneIntervalMs = init.sessionPruneIntervalMs ?? SESSION_PRUNE_INTERVAL_MS
     this.clock = init.clock ?? systemClock
     this.logger = init.logger
     this.metrics = init.metrics
-    this.limiter = new HandshakeLimiter(init.limits, this.clock)
-    this.nonces = new NonceStore({ clock: this.clock })
+    this.limiter = new HandshakeLimiter(init.limits, this.clock, init.maxConcurrentOutbound === undefined ? {} : { maxOutbound: init.maxConcurrentOutbound })
+    this.nonces = new NonceStore({ clock: this.clock, ttlMs: nonceLifetimeMs(this.stepTimeoutMs) })
     this.replay = new ReplaySet({ clock: this.clock })
     this.registry = new PeerRegistry({ clock: this.clock, ...(init.sessionLifetimeMs === undefined ? {} : { lifetimeMs: init.sessionLifetimeMs }) })
     const gauge = (): void => { this.metrics?.didauthSessions.set(this.registry.size) }
@@ -129,9 +138,12 @@ export class DidAuthService {
       maxInboundStreams: MAX_INBOUND_STREAMS_PER_CONNECTION,
       maxOutboundStreams: MAX_OUTBOUND_STREAMS_PER_CONNECTION
     })
+    this.libp2p.addEventListener('connection:close', this.onConnectionClose)
     this.libp2p.addEventListener('peer:disconnect', this.onDisconnect)
     if (this.autoAuthenticate) this.libp2p.addEventListener('peer:identify', this.onIdentify)
     this.unsubscribe = this.resolver.onChange?.(change => { this.registry.documentChanged(change.did, change.versionId) })
+    this.pruneTimer = setInterval(() => { this.registry.prune() }, this.sessionPruneIntervalMs)
+    this.pruneTimer.unref()
     this.running = true
   }
 
@@ -140,6 +152,8 @@ export class DidAuthService {
     this.running = false
     this.controller.abort()
     this.unsubscribe?.()
+    clearInterval(this.pruneTimer)
+    this.libp2p.removeEventListener('connection:close', this.onConnectionClose)
     this.libp2p.removeEventListener('peer:disconnect', this.onDisconnect)
     this.libp2p.removeEventListener('peer:identify', this.onIdentify)
     await this.libp2p.unhandle(DIDAUTH_PROTOCOL).catch(() => {})
@@ -184,7 +198,7 @@ export class DidAuthService {
       }
       const initiator = new Initiator({ initiator: this.libp2p.peerId.toString(), responder: peer }, this.deps(signer), { wantProof: options.wantProof ?? true })
       const result = await runInitiator(stream, initiator, { stepTimeoutMs: this.stepTimeoutMs, signal })
-      const session = this.succeeded('initiator', peer, result)
+      const session = this.succeeded('initiator', connection, result)
       return session === undefined ? {} : { session }
     } catch (err) {
       const failure = asDidAuthError(err)
@@ -216,7 +230,7 @@ export class DidAuthService {
       }
       const responder = new Responder({ initiator: peer, responder: this.libp2p.peerId.toString() }, this.deps(signer), { requirePeerProof: this.requirePeerProof })
       const result = await runResponder(stream, responder, { stepTimeoutMs: this.stepTimeoutMs, signal: this.controller.signal })
-      this.succeeded('responder', peer, result)
+      this.succeeded('responder', connection, result)
     } catch (err) {
       this.refused('responder', peer, asDidAuthError(err))
     } finally {
@@ -276,28 +290,37 @@ export class DidAuthService {
     }
   }
 
-  private succeeded (role: Role, peer: string, result: HandshakeResult): PeerSession | undefined {
+  /**
+   * A handshake that went through: records the peer's session, bound to the connection it ran on — only while
+   * that connection is open (a session on a closed one would never end by `connection:close`). A connection that
+   * closed as the handshake ended fails it (`stream_closed`).
+   */
+  private succeeded (role: Role, connection: Connection, result: HandshakeResult): PeerSession | undefined {
+    const peer = connection.remotePeer.toString()
+    if (result.peer !== undefined && connection.status !== 'open') {
+      throw new DidAuthError('stream_closed', 'the connection closed as the handshake ended: no session is recorded')
+    }
     this.metrics?.didauthHandshakes.inc({ role, outcome: 'ok' })
     if (result.peer === undefined) {
       this.logger?.debug({ peer, role }, 'DIDAuth handshake done; the peer proved no DID')
       return undefined
     }
     const before = this.registry.get(peer)
-    const session = this.record(peer, result.peer)
+    const session = this.record(peer, connection.id, result.peer)
     // A new or changed session is news; a renewal (benchmarks, repeated checks) is not.
     const level = before?.did === session.did && before.versionId === session.versionId ? 'debug' : 'info'
     this.logger?.[level]({ peer, role, did: session.did, keyId: session.keyId, versionId: session.versionId, source: session.source }, 'peer authenticated')
     return session
   }
 
-  private record (peer: string, proof: VerifiedProof): PeerSession {
+  private record (peer: string, connectionId: string, proof: VerifiedProof): PeerSession {
     return this.registry.add({
       peerId: peer,
       did: proof.did,
       keyId: proof.keyId,
       ...(proof.versionId === undefined ? {} : { versionId: proof.versionId }),
       ...(proof.source === undefined ? {} : { source: proof.source })
-    })
+    }, { connectionId })
   }
 
   /** Counts and logs a failed handshake: reasons and PeerIds only, never a proof, nonce or key. */
@@ -305,6 +328,15 @@ export class DidAuthService {
     this.metrics?.didauthHandshakes.inc({ role, outcome: failure.remote ? 'rejected' : 'refused' })
     if (!failure.remote) this.metrics?.didauthRefused.inc({ reason: failure.reason })
     this.logger?.[level]({ peer, role, reason: failure.reason, byPeer: failure.remote }, 'DIDAuth handshake failed')
+    // An unexpected failure of ours: what went wrong, for whoever debugs it (never sent; never a proof, nonce or key).
+    if (failure.reason === 'internal_error' && !failure.remote) {
+      this.logger?.debug({ peer, role, reason: failure.reason, cause: describeCause(failure) }, 'DIDAuth internal error')
+    }
+  }
+
+  /** A connection closed: the sessions proved on it end, whatever other connections the peer has. */
+  private readonly onConnectionClose = (event: CustomEvent<Connection>): void => {
+    this.registry.connectionClosed(event.detail.id)
   }
 
   private readonly onDisconnect = (event: CustomEvent<PeerId>): void => {

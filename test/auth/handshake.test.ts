@@ -1,7 +1,8 @@
 /**
  * DIDAuth between real libp2p nodes on 127.0.0.1 (issue 6, acceptance). Six stacks in a mesh, each a node, a
- * resolver over it and a DidAuthService: A (alice), B (bob; the verifier attacked), C (carol), M (no identity;
- * the attacker and the relay), F (no identity; the flooder) and P (the publisher of every document, and the
+ * resolver over it and a DidAuthService: A (alice), B (bob; the verifier attacked, with the default limits),
+ * C (carol), M (no identity; the attacker, the relay and the reflector), F (no identity; the flooder) and P (the
+ * publisher of every document, and the
  * prover of the identities the attacks need: `rot` whose key is rotated away, `dead` which is deactivated,
  * `asrt` whose key is listed only under assertionMethod). Every attack is followed by an honest handshake.
  * One clock for all, moved a minute before each test (so rate-limit buckets refill between tests).
@@ -9,6 +10,7 @@
 import { Writable } from 'node:stream'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { createLogger } from '../../src/log.ts'
+import { HANDSHAKE_BURST } from '../../src/auth/limits.ts'
 import { DIDAUTH_PROTOCOL } from '../../src/auth/messages.ts'
 import { newNonce } from '../../src/auth/nonces.ts'
 import { createProof } from '../../src/auth/proof.ts'
@@ -77,7 +79,8 @@ async function aliceProof (challenge: ChallengeMessage, overrides: { audience?: 
     audience: overrides.audience ?? challenge.did ?? B.peerId,
     nonce: challenge.nonce,
     initiator: A.peerId,
-    responder: B.peerId
+    responder: B.peerId,
+    role: 'initiator'
   }, overrides.nowMs ?? clock())
 }
 
@@ -115,7 +118,7 @@ beforeAll(async () => {
   aliceSigner = fixtureSigner(alice.did, alice.auth[0]!)
   ;[A, B, C, M, F, P] = await Promise.all([
     startAuthStack({ clock, signer: aliceSigner }),
-    startAuthStack({ clock, signer: fixtureSigner(bob.did, bob.auth[0]!), limits: { burst: 20, perPeerPerMinute: 60 }, logger: bLogger }),
+    startAuthStack({ clock, signer: fixtureSigner(bob.did, bob.auth[0]!), logger: bLogger }),
     startAuthStack({ clock, signer: fixtureSigner(carol.did, carol.auth[0]!) }),
     startAuthStack({ clock }),
     startAuthStack({ clock }),
@@ -204,6 +207,37 @@ describe('DIDAuth between real nodes', () => {
     await honest()
   })
 
+  it('a reflection of the verifier\'s own challenge is refused (reflected_nonce, then wrong_role); another device of the same DID still authenticates', async () => {
+    // Handshake 1: M claims bob's own DID to B and asks B to prove itself; B answers with its nonce R1.
+    const first = await openRaw(M.libp2p, B.peerId)
+    const second = await openRaw(M.libp2p, B.peerId)
+    try {
+      await first.write({ type: 'hello', version: 1, did: bob.did, nonce: newNonce(), wantProof: true })
+      const challenge = await first.read(['challenge'])
+      expect(challenge.did).toBe(bob.did)
+      // Handshake 2, same connection, same roles: R1 as M's own nonce, asking B to prove itself over it. B would
+      // sign over its own challenge (aud bob, initiator M, responder B): it refuses.
+      await second.write({ type: 'hello', version: 1, did: bob.did, nonce: challenge.nonce, wantProof: true })
+      expect(await second.read(['challenge', 'outcome'])).toEqual({ type: 'outcome', ok: false, reason: 'reflected_nonce' })
+      // All M holds of B's signature is the proof B made as responder in handshake 1: it does not pass as an
+      // initiator's proof (issuer, audience and PeerIds would all match; the role does not).
+      await first.write({ type: 'proof', proof: challenge.proof! })
+      expect(await first.read(['outcome'])).toEqual({ type: 'outcome', ok: false, reason: 'wrong_role' })
+    } finally {
+      first.abort('stream_closed')
+      second.abort('stream_closed')
+    }
+    expect(B.service.registry.get(M.peerId)).toBeUndefined()
+    expect(await counter(B.metrics, 'ipidd_didauth_refused_total', { reason: 'reflected_nonce' })).toBe(1)
+    expect(await counter(B.metrics, 'ipidd_didauth_refused_total', { reason: 'wrong_role' })).toBe(1)
+
+    // Two devices of one identity are legitimate: P, holding bob's key too, proves bob to B, and B proves bob to P.
+    P.signers.set('bob', fixtureSigner(bob.did, bob.auth[0]!))
+    expect((await P.service.authenticate(B.peerId, { as: 'bob' })).did).toBe(bob.did)
+    expect(B.service.registry.get(P.peerId)?.did).toBe(bob.did)
+    await honest()
+  })
+
   it('a proof for another audience is refused (wrong_audience)', async () => {
     const outcome = await scripted(A, B, alice.did, async challenge => ({ type: 'proof', proof: await aliceProof(challenge, { audience: carol.did }) }))
     expect(outcome).toEqual({ type: 'outcome', ok: false, reason: 'wrong_audience' })
@@ -287,29 +321,53 @@ describe('DIDAuth between real nodes', () => {
     await honest()
   })
 
-  it('a flood from one peer is rate limited (rate_limited, too_many_handshakes) while another peer still authenticates', async () => {
-    const connection = F.libp2p.getConnections().find(c => c.remotePeer.toString() === B.peerId)!
-    const outcomes: string[] = []
-    for (let i = 0; i < 25; i++) {
-      outcomes.push(await F.service.authenticateConnection(connection, { wantProof: false }).then(() => 'ok', (err: { reason: string }) => err.reason))
+  it('a parallel flood from one peer is refused (rate_limited, too_many_handshakes) while another peer authenticates in the middle of it', async () => {
+    const connection = F.libp2p.getConnections().find(c => c.remotePeer.toString() === B.peerId && c.status === 'open')!
+    const refusedBefore = {
+      rate_limited: await counter(B.metrics, 'ipidd_didauth_refused_total', { reason: 'rate_limited' }),
+      too_many_handshakes: await counter(B.metrics, 'ipidd_didauth_refused_total', { reason: 'too_many_handshakes' })
     }
-    expect(outcomes.slice(0, 20)).toEqual(Array(20).fill('ok'))
-    expect(outcomes.slice(20)).toEqual(Array(5).fill('rate_limited'))
-    expect(await counter(B.metrics, 'ipidd_didauth_refused_total', { reason: 'rate_limited' })).toBe(5)
-
-    // Others are unaffected, even while F is refused.
-    const [ofBob] = await Promise.all([C.service.authenticate(B.peerId), F.service.authenticateConnection(connection, { wantProof: false }).catch(() => undefined)])
+    const logFrom = bLog.length
+    // FLOOD_LOOPS handshakes in flight at once from F (three times B's per-peer limit, within the streams one
+    // connection may carry), each loop going on until C is through and it made FLOOD_ROUNDS attempts.
+    const FLOOD_LOOPS = 6
+    const FLOOD_ROUNDS = 8
+    const outcomes: string[] = []
+    let carolThrough = false
+    const attempt = async (): Promise<string> => F.service.authenticateConnection(connection, { wantProof: false }).then(() => 'ok', (err: { reason: string }) => err.reason)
+    const flood = Promise.all(Array.from({ length: FLOOD_LOOPS }, async () => {
+      for (let round = 0; !carolThrough || round < FLOOD_ROUNDS; round++) outcomes.push(await attempt())
+    }))
+    // C starts once F is being refused; F floods on until C is done.
+    await eventually(async () => outcomes.some(o => o !== 'ok') ? true : undefined)
+    const duringFlood = outcomes.length
+    const ofBob = await C.service.authenticate(B.peerId).finally(() => { carolThrough = true })
+    await flood
     expect(ofBob.did).toBe(bob.did)
     expect(B.service.registry.get(C.peerId)?.did).toBe(carol.did)
+    expect(outcomes.length).toBeGreaterThan(duringFlood) // the flood went on while C authenticated
 
-    // In flight at once: two per peer; the third is refused at once.
-    clock.advance(61_000)
-    const silent = await Promise.all([0, 1].map(async () => openRaw(F.libp2p, B.peerId)))
-    for (const s of silent) s.sendRaw(frame(JSON.stringify({ type: 'hello', version: 1, nonce: newNonce(), wantProof: false })))
-    await eventually(async () => B.service.activeHandshakes >= 2 ? true : undefined)
-    const third = await openRaw(F.libp2p, B.peerId)
-    expect(await third.read(['outcome'])).toMatchObject({ ok: false, reason: 'too_many_handshakes' })
-    for (const s of [...silent, third]) s.abort('stream_closed')
+    // B let through exactly one bucket of F's handshakes (the clock stands still), and refused the rest.
+    const count = (outcome: string): number => outcomes.filter(o => o === outcome).length
+    expect(outcomes.length).toBeGreaterThanOrEqual(FLOOD_LOOPS * FLOOD_ROUNDS)
+    expect(count('ok')).toBe(HANDSHAKE_BURST)
+    expect(count('rate_limited')).toBeGreaterThan(0)
+    expect(count('too_many_handshakes')).toBeGreaterThan(0)
+    expect(count('ok') + count('rate_limited') + count('too_many_handshakes'), outcomes.join()).toBe(outcomes.length)
+    // Every refusal counted by B, by its reason.
+    expect(await counter(B.metrics, 'ipidd_didauth_refused_total', { reason: 'rate_limited' }) - refusedBefore.rate_limited).toBe(count('rate_limited'))
+    expect(await counter(B.metrics, 'ipidd_didauth_refused_total', { reason: 'too_many_handshakes' }) - refusedBefore.too_many_handshakes).toBe(count('too_many_handshakes'))
+    expect(await counter(F.metrics, 'ipidd_didauth_handshakes_total', { role: 'initiator', outcome: 'rejected' })).toBe(outcomes.length - HANDSHAKE_BURST)
+    // …and logged at most once per kind of refusal (at info: the emptied bucket); the rest at debug only.
+    const INFO = 30
+    const floodLines = bLog.slice(logFrom).map(line => JSON.parse(line) as { level: number, msg: string, reason?: string, peer?: string })
+      .filter(l => l.msg === 'DIDAuth handshake failed' && l.peer === F.peerId)
+    expect(floodLines.length).toBe(count('rate_limited') + count('too_many_handshakes'))
+    for (const reason of ['rate_limited', 'too_many_handshakes']) {
+      expect(floodLines.filter(l => l.reason === reason && l.level >= INFO).length, reason).toBeLessThanOrEqual(1)
+    }
+    expect(floodLines.filter(l => l.reason === 'rate_limited' && l.level >= INFO)).toHaveLength(1)
+
     await eventually(async () => B.service.activeHandshakes === 0 ? true : undefined)
     await honest()
   })
@@ -329,7 +387,7 @@ describe('DIDAuth between real nodes', () => {
   it('refusals were logged with their reasons, and no log line holds a proof or a nonce', () => {
     const lines = bLog.map(line => JSON.parse(line) as { level: number, msg: string, reason?: string, peer?: string })
     const refusals = new Set(lines.filter(l => l.msg === 'DIDAuth handshake failed').map(l => l.reason))
-    for (const reason of ['replayed_proof', 'wrong_peer', 'wrong_audience', 'expired_proof', 'not_authentication_key', 'deactivated', 'unresolvable', 'bad_message', 'oversized_message', 'rate_limited']) {
+    for (const reason of ['replayed_proof', 'wrong_peer', 'reflected_nonce', 'wrong_role', 'wrong_audience', 'expired_proof', 'not_authentication_key', 'deactivated', 'unresolvable', 'bad_message', 'oversized_message', 'rate_limited', 'too_many_handshakes']) {
       expect(refusals, reason).toContain(reason)
     }
     expect(lines.filter(l => l.msg === 'peer authenticated').length).toBeGreaterThan(0)

@@ -3,10 +3,12 @@
  * its order), nonces, the replay set, the limiter and the registry — no network, an injected clock.
  */
 import { describe, expect, it } from 'vitest'
-import { DidAuthError } from '../../src/auth/errors.ts'
-import { HandshakeLimiter } from '../../src/auth/limits.ts'
+import { DidAuthError, MAX_LOGGED_CAUSE_CHARS, asDidAuthError, describeCause } from '../../src/auth/errors.ts'
+import { STEP_TIMEOUT_MS } from '../../src/auth/framing.ts'
+import { Initiator, Responder } from '../../src/auth/handshake.ts'
+import { HandshakeLimiter, MAX_CONCURRENT_OUTBOUND_HANDSHAKES } from '../../src/auth/limits.ts'
 import { MAX_MESSAGE_BYTES, decodeMessage, encodeMessage } from '../../src/auth/messages.ts'
-import { NONCE_TTL_MS, NonceStore, ReplaySet, newNonce } from '../../src/auth/nonces.ts'
+import { NONCE_TTL_MS, NONCE_TTL_STEPS, NonceStore, ReplaySet, newNonce, nonceLifetimeMs } from '../../src/auth/nonces.ts'
 import { CLOCK_SKEW_MS, PROOF_LIFETIME_MS, createProof, decodeProof, verifyProof } from '../../src/auth/proof.ts'
 import { PeerRegistry } from '../../src/auth/registry.ts'
 import { loadConfig } from '../../src/config.ts'
@@ -16,7 +18,9 @@ import { equivalentDids, parseDid } from '../../src/did/identifier.ts'
 import { T0, documentWithAuthKey, seededKey, testIdentity } from '../helpers/fixtures.ts'
 import { documentWithKey, fixtureSigner, testClock } from '../helpers/didauth.ts'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { createJWT } from 'did-jwt'
 import { base64url } from 'multiformats/bases/base64'
+import type { HandshakeDeps } from '../../src/auth/handshake.ts'
 import type { DidResolutionResult } from '../../src/resolver/resolver.ts'
 import type { DidDocument } from '../../src/did/document.ts'
 import type { VerifyProofOptions } from '../../src/auth/proof.ts'
@@ -88,6 +92,33 @@ describe('nonces and the replay set', () => {
     expect(store.size).toBe(0)
   })
 
+  it('knows which nonces it issued and still holds (to refuse them reflected back)', () => {
+    const clock = testClock(T0)
+    const store = new NonceStore({ clock })
+    const n = store.issue()
+    expect(store.isLive(n)).toBe(true)
+    expect(store.isLive(newNonce())).toBe(false)
+    expect(store.consume(n)).toBe('ok')
+    expect(store.isLive(n)).toBe(false)
+    const old = store.issue()
+    clock.advance(NONCE_TTL_MS)
+    expect(store.isLive(old)).toBe(false)
+  })
+
+  it('nonces live NONCE_TTL_STEPS step deadlines, and never less than NONCE_TTL_MS', () => {
+    expect(NONCE_TTL_MS).toBe(NONCE_TTL_STEPS * STEP_TIMEOUT_MS)
+    expect(nonceLifetimeMs()).toBe(NONCE_TTL_MS)
+    expect(nonceLifetimeMs(400)).toBe(NONCE_TTL_MS)
+    expect(nonceLifetimeMs(20_000)).toBe(60_000)
+    expect(nonceLifetimeMs(120_000)).toBe(360_000)
+    const clock = testClock(T0)
+    const store = new NonceStore({ clock, ttlMs: nonceLifetimeMs(20_000) })
+    expect(store.lifetimeMs).toBe(60_000)
+    const n = store.issue()
+    clock.advance(2 * 20_000 + 5_000) // two full steps and more: still fresh
+    expect(store.consume(n)).toBe('ok')
+  })
+
   it('remembers accepted proofs until they expire', () => {
     const clock = testClock(T0)
     const set = new ReplaySet({ clock, max: 3 })
@@ -124,10 +155,22 @@ describe('limits', () => {
     held.push(limiter.inbound('e'))
     expect(limiter.active).toBe(4)
     expect(limiter.inbound('g')).toMatchObject({ refused: 'busy' })
-    expect(limiter.outbound()).toMatchObject({ refused: 'busy' })
     for (const permit of [...held, first]) if (!('refused' in permit)) permit.release()
     expect(limiter.active).toBe(0)
     expect(take('g')).toBe('ok')
+  })
+
+  it('outbound handshakes have a budget of their own: a full inbound budget does not block them, nor the reverse', () => {
+    const limiter = new HandshakeLimiter({ maxConcurrent: 2, maxConcurrentPerPeer: 1 }, testClock(T0), { maxOutbound: 2 })
+    const inbound = [limiter.inbound('x'), limiter.inbound('y')]
+    expect(limiter.inbound('z')).toMatchObject({ refused: 'busy' })
+    const outbound = [limiter.outbound(), limiter.outbound()]
+    expect(outbound.every(p => !('refused' in p))).toBe(true)
+    expect(limiter.outbound()).toMatchObject({ refused: 'busy' })
+    expect([limiter.active, limiter.activeInbound, limiter.activeOutbound]).toEqual([4, 2, 2])
+    for (const permit of [...inbound, ...outbound]) if (!('refused' in permit)) permit.release()
+    expect(limiter.active).toBe(0)
+    expect(new HandshakeLimiter().maxOutbound).toBe(MAX_CONCURRENT_OUTBOUND_HANDSHAKES)
   })
 
   it('a flood is logged once per emptied bucket', () => {
@@ -158,6 +201,57 @@ describe('the registry', () => {
     expect(registry.get('p3')).toBeUndefined()
     expect(events).toEqual(['+did:ipid:a', '-replaced', '+did:ipid:b', '+did:ipid:b', '-document_changed', '-document_changed', '+did:ipid:c', '-expired'])
   })
+
+  it('ends a session when the connection it was proved on closes, not when another one does', () => {
+    const registry = new PeerRegistry({ clock: testClock(T0) })
+    const ended: string[] = []
+    registry.addEventListener('ended', e => { const { session, reason } = (e as CustomEvent<{ session: { peerId: string }, reason: string }>).detail; ended.push(`${session.peerId}:${reason}`) })
+    registry.add({ peerId: 'p1', did: 'did:ipid:a', keyId: 'did:ipid:a#auth-1' }, { connectionId: 'c1' })
+    registry.add({ peerId: 'p2', did: 'did:ipid:b', keyId: 'did:ipid:b#auth-1' }, { connectionId: 'c2' })
+    expect(registry.connectionOf('p1')).toBe('c1')
+    registry.connectionClosed('c3')
+    expect(registry.size).toBe(2)
+    // A renewal on another connection moves the session there.
+    registry.add({ peerId: 'p1', did: 'did:ipid:a', keyId: 'did:ipid:a#auth-1' }, { connectionId: 'c4' })
+    registry.connectionClosed('c1')
+    expect(registry.get('p1')).toBeDefined()
+    registry.connectionClosed('c4')
+    expect(registry.get('p1')).toBeUndefined()
+    expect(ended).toEqual(['p1:disconnected'])
+  })
+
+  it('prune() ends expired sessions, with their events, without anyone reading the registry', () => {
+    const clock = testClock(T0)
+    const registry = new PeerRegistry({ clock, lifetimeMs: 60_000 })
+    const ended: string[] = []
+    registry.addEventListener('ended', e => { ended.push((e as CustomEvent<{ reason: string }>).detail.reason) })
+    registry.add({ peerId: 'p1', did: 'did:ipid:a', keyId: 'did:ipid:a#auth-1' })
+    clock.advance(30_000)
+    registry.add({ peerId: 'p2', did: 'did:ipid:b', keyId: 'did:ipid:b#auth-1' })
+    clock.advance(30_000)
+    registry.prune()
+    expect(ended).toEqual(['expired'])
+    expect(registry.size).toBe(1)
+    clock.advance(30_000)
+    registry.prune()
+    expect(ended).toEqual(['expired', 'expired'])
+    expect(registry.size).toBe(0)
+  })
+})
+
+describe('internal errors', () => {
+  it('keep their cause for the debug log, without proofs, nonces or key material, and bounded', async () => {
+    const failure = asDidAuthError(new TypeError('cannot read properties of undefined (reading \'sign\')'))
+    expect(failure).toMatchObject({ reason: 'internal_error', message: 'the handshake failed unexpectedly' })
+    expect(describeCause(failure)).toBe('TypeError: cannot read properties of undefined (reading \'sign\')')
+    const id = await testIdentity(7250)
+    const jwt = await createProof(fixtureSigner(id.did, id.auth[0]!), { audience: id.did, nonce: newNonce(), initiator: 'a', responder: 'b', role: 'initiator' }, T0)
+    const nonce = newNonce()
+    const leaky = describeCause(asDidAuthError(new Error(`bad ${jwt} over ${nonce} with ${'ab'.repeat(32)} for ${id.did}`)))
+    expect(leaky).toBe(`Error: bad [jwt] over [nonce] with [hex] for ${id.did}`)
+    expect(describeCause(asDidAuthError(new Error('x'.repeat(10_000))))).toHaveLength(MAX_LOGGED_CAUSE_CHARS)
+    expect(describeCause(new DidAuthError('internal_error', 'hello() was not called'))).toBe('hello() was not called')
+  })
 })
 
 describe('configuration', () => {
@@ -187,19 +281,28 @@ describe('proofs', async () => {
   })
   const current = resolved(documentWithAuthKey(id.did, id.auth[0]!))
   const options = (overrides: Partial<VerifyProofOptions> = {}): VerifyProofOptions => ({
-    expected: { issuer: id.did, audience: verifierDid, nonce, initiator, responder },
+    expected: { issuer: id.did, audience: verifierDid, nonce, initiator, responder, role: 'initiator' },
     nowMs,
     resolve: async () => current,
     ...overrides
   })
-  const proof = async (binding: Partial<{ audience: string, nonce: string, initiator: string, responder: string }> = {}, at = nowMs, by = signer): Promise<string> =>
-    createProof(by, { audience: verifierDid, nonce, initiator, responder, ...binding }, at)
+  const proof = async (binding: Partial<{ audience: string, nonce: string, initiator: string, responder: string, role: 'initiator' | 'responder' }> = {}, at = nowMs, by = signer): Promise<string> =>
+    createProof(by, { audience: verifierDid, nonce, initiator, responder, role: 'initiator', ...binding }, at)
+  /** A JWT signed by the prover's key over any claims (to break the claim set on purpose). */
+  const rawProof = async (claims: Record<string, unknown>): Promise<string> => {
+    const iat = Math.floor(nowMs / 1000)
+    return createJWT({ iat, exp: iat + 60, aud: verifierDid, nonce, initiator, responder, ...claims }, {
+      issuer: id.did,
+      alg: 'EdDSA',
+      signer: async data => base64url.baseEncode(await id.auth[0]!.sign(typeof data === 'string' ? new TextEncoder().encode(data) : data))
+    }, { kid: `${id.did}#auth-1` })
+  }
 
   it('is a compact EdDSA JWT with exactly the claim set, kid the verification method', async () => {
     const { header, claims } = decodeProof(await proof())
     expect(header).toEqual({ kid: `${id.did}#auth-1`, typ: 'JWT', alg: 'EdDSA' })
     const iat = Math.floor(nowMs / 1000)
-    expect(claims).toEqual({ iat, exp: iat + PROOF_LIFETIME_MS / 1000, aud: verifierDid, nonce, initiator, responder, iss: id.did })
+    expect(claims).toEqual({ iat, exp: iat + PROOF_LIFETIME_MS / 1000, aud: verifierDid, nonce, initiator, responder, role: 'initiator', iss: id.did })
   })
 
   it('verifies, once', async () => {
@@ -218,6 +321,13 @@ describe('proofs', async () => {
       ['wrong_audience', verifyProof(await proof({ audience: initiator }), options())],
       ['wrong_peer', verifyProof(await proof({ initiator: responder, responder: initiator }), options())],
       ['wrong_peer', verifyProof(await proof({ responder: initiator }), options())],
+      // the responder's proof offered as the initiator's (the reflection): everything else matches
+      ['wrong_role', verifyProof(await proof({ role: 'responder' }), options())],
+      ['wrong_role', verifyProof(await proof(), options({ expected: { ...options().expected, role: 'responder' } }))],
+      // the claim set is strict: the role is required, and one of the two
+      ['bad_proof', verifyProof(await rawProof({}), options())],
+      ['bad_proof', verifyProof(await rawProof({ role: 'observer' }), options())],
+      ['bad_proof', verifyProof(await rawProof({ role: 'initiator', extra: true }), options())],
       ['expired_proof', verifyProof(await proof({}, nowMs - PROOF_LIFETIME_MS - CLOCK_SKEW_MS), options())],
       ['proof_not_yet_valid', verifyProof(await proof({}, nowMs + CLOCK_SKEW_MS + 1000), options())],
       ['wrong_nonce', verifyProof(await proof({ nonce: newNonce() }), options())],
@@ -230,8 +340,45 @@ describe('proofs', async () => {
       // kid names auth-1, which the document lists, but another key signed.
       ['bad_signature', verifyProof(await proof({}, nowMs, { ...signer, sign: async data => id.auth[1]!.sign(data) }), options())]
     ]
-    for (const [reason, run] of cases) expect(await rejection(run)).toBe(reason)
+    for (const [index, [reason, run]] of cases.entries()) expect(await rejection(run), `case ${index}`).toBe(reason)
+    expect(await rejection(verifyProof(await rawProof({ role: 'initiator' }), options()))).toBeUndefined()
     // Within the skew either way, a proof is still good.
     expect(await rejection(verifyProof(await proof({}, nowMs + CLOCK_SKEW_MS - 1000), options()))).toBeUndefined()
+  })
+})
+
+describe('the state machines refuse a reflected nonce', async () => {
+  const bob = await testIdentity(7260)
+  const bobSigner = fixtureSigner(bob.did, bob.auth[0]!)
+  const victim = peerIdFromPrivateKey(await seededKey(7270)).toString()
+  const attacker = peerIdFromPrivateKey(await seededKey(7271)).toString()
+  const clock = testClock(T0)
+  const current: DidResolutionResult = {
+    didDocument: documentWithAuthKey(bob.did, bob.auth[0]!),
+    didResolutionMetadata: { contentType: 'application/did+ld+json', source: 'network' },
+    didDocumentMetadata: { versionId: 'bafyreiexample', deactivated: false }
+  }
+  // One node's state, shared by its handshakes: its nonce store and replay set.
+  const nonces = new NonceStore({ clock })
+  const deps: HandshakeDeps = { clock, resolve: async () => current, nonces, replay: new ReplaySet({ clock }), signer: bobSigner }
+
+  it('a responder will not sign over a nonce it issued and still holds (reflected_nonce); the first handshake stays usable', async () => {
+    const parties = { initiator: attacker, responder: victim }
+    const first = new Responder(parties, deps, { requirePeerProof: false })
+    const challenge = await first.onHello({ type: 'hello', version: 1, did: bob.did, nonce: newNonce(), wantProof: true })
+    const second = new Responder(parties, deps, { requirePeerProof: false })
+    expect(await rejection(second.onHello({ type: 'hello', version: 1, did: bob.did, nonce: challenge.nonce, wantProof: true }))).toBe('reflected_nonce')
+    second.end()
+    // The proof the victim made as responder does not pass as the initiator's either.
+    expect(await rejection(first.onProof({ type: 'proof', proof: challenge.proof! }))).toBe('wrong_role')
+    first.end()
+    expect(nonces.size).toBe(0)
+  })
+
+  it('an initiator will not sign over its own nonce sent back as the challenge\'s (reflected_nonce)', async () => {
+    const initiator = new Initiator({ initiator: victim, responder: attacker }, deps, { wantProof: false })
+    const hello = initiator.hello()
+    expect(await rejection(initiator.onChallenge({ type: 'challenge', nonce: hello.nonce }))).toBe('reflected_nonce')
+    initiator.end()
   })
 })

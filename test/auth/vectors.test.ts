@@ -129,7 +129,8 @@ describe('vectors: didauth', () => {
     const names = vectors.map(([name]) => name)
     expect(names.filter(n => n.startsWith('valid_')).length).toBeGreaterThanOrEqual(3)
     for (const required of ['valid_mutual', 'invalid_replayed_proof', 'invalid_wrong_peer_relayed_to_responder', 'invalid_wrong_peer_relayed_to_initiator', 'invalid_wrong_audience',
-      'invalid_expired_proof', 'invalid_assertion_only_key', 'invalid_rotated_key', 'invalid_deactivated', 'invalid_bad_message_unknown_member']) {
+      'invalid_expired_proof', 'invalid_assertion_only_key', 'invalid_rotated_key', 'invalid_deactivated', 'invalid_bad_message_unknown_member',
+      'invalid_reflected_proof']) {
       expect(names).toContain(required)
     }
   })

@@ -3,7 +3,9 @@
  * identities are fixture keys (test/helpers/fixtures.ts); a raw stream for speaking the protocol badly on
  * purpose; signers from fixture keys; a clock tests move by hand.
  */
+import { Writable } from 'node:stream'
 import { buildDocument } from '../../src/did/document.ts'
+import { createLogger } from '../../src/log.ts'
 import { createEmbeddedNode } from '../../src/ipfs/helia.ts'
 import { FramedStream } from '../../src/auth/framing.ts'
 import { DIDAUTH_PROTOCOL } from '../../src/auth/messages.ts'
@@ -61,7 +63,10 @@ export interface AuthStackOptions {
   requirePeerProof?: boolean
   autoAuthenticate?: boolean
   limits?: Partial<DidAuthLimits>
+  maxConcurrentOutbound?: number
   stepTimeoutMs?: number
+  sessionLifetimeMs?: number
+  sessionPruneIntervalMs?: number
   logger?: Logger
   /** Another resolver than a fresh one over the node (e.g. one with a persistent cache). */
   resolver?: (node: EmbeddedNode) => DidAuthResolver & { stop?: () => void }
@@ -88,7 +93,10 @@ export async function startAuthStack (options: AuthStackOptions): Promise<AuthSt
     ...(options.requirePeerProof === undefined ? {} : { requirePeerProof: options.requirePeerProof }),
     ...(options.autoAuthenticate === undefined ? {} : { autoAuthenticate: options.autoAuthenticate }),
     ...(options.limits === undefined ? {} : { limits: options.limits }),
-    ...(options.stepTimeoutMs === undefined ? {} : { stepTimeoutMs: options.stepTimeoutMs })
+    ...(options.maxConcurrentOutbound === undefined ? {} : { maxConcurrentOutbound: options.maxConcurrentOutbound }),
+    ...(options.stepTimeoutMs === undefined ? {} : { stepTimeoutMs: options.stepTimeoutMs }),
+    ...(options.sessionLifetimeMs === undefined ? {} : { sessionLifetimeMs: options.sessionLifetimeMs }),
+    ...(options.sessionPruneIntervalMs === undefined ? {} : { sessionPruneIntervalMs: options.sessionPruneIntervalMs })
   })
   await service.start()
   return {
@@ -120,6 +128,11 @@ export async function openRaw (from: Libp2p, to: string, stepTimeoutMs = 5000): 
   const connection = from.getConnections().find(c => c.remotePeer.toString() === to && c.status === 'open')
   if (connection === undefined) throw new Error(`not connected to ${to}`)
   return new FramedStream(await connection.newStream(DIDAUTH_PROTOCOL), { stepTimeoutMs })
+}
+
+/** A logger at debug level whose lines (parsed JSON) land in `lines`. */
+export function capturingLogger (lines: Array<Record<string, unknown>>): Logger {
+  return createLogger('debug', new Writable({ write (chunk: Buffer, _encoding, done) { lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>); done() } }))
 }
 
 /** The value of a counter (by labels) in a stack's metrics. */

@@ -219,7 +219,7 @@ async function main (): Promise<void> {
   }
   const aliceSigner = (await signerOf(A))!
   const bind = (challenge: ChallengeMessage, over: Partial<{ audience: string, nonce: string, initiator: string, responder: string }> = {}) =>
-    ({ audience: challenge.did ?? B.peerId, nonce: challenge.nonce, initiator: A.peerId, responder: B.peerId, ...over })
+    ({ audience: challenge.did ?? B.peerId, nonce: challenge.nonce, initiator: A.peerId, responder: B.peerId, role: 'initiator' as const, ...over })
 
   const earlier = mutual.proof.proof!
   await refusedProof('invalid_replayed_proof', 'alice\'s proof from valid_mutual, which bob accepted, sent again in a new handshake on the same connection', A,
@@ -262,6 +262,23 @@ async function main (): Promise<void> {
     write({ name: 'invalid_wrong_peer_relayed_to_responder', description: 'a relaying man-in-the-middle M claims alice to bob; it got alice\'s node A to sign over bob\'s nonce by claiming bob to A, so the proof binds the connection M ↔ A, not M ↔ B', initiator: M, responder: B, ...common, honest: { initiator: false, responder: true },
       messages: msgs(['initiator', hello], ['responder', challenge], ['initiator', proof], ['responder', { type: 'outcome', ok: false, reason: 'wrong_peer' }]),
       expected: { ok: false, reason: 'wrong_peer', detectedBy: 'responder', atMessage: 3 } })
+  }
+  // The reflection, caught by the role binding: M claims bob's own DID to bob and takes bob's nonce; in a second
+  // handshake (same connection, same roles) it sends that nonce as its own, and bob signs over it as responder.
+  {
+    const parties: Parties = { initiator: M.peerId, responder: B.peerId }
+    const bobSigner = (await signerOf(B))!
+    const r = new Responder(parties, deps(bobSigner, nonceFor('invalid_reflected_proof/responder'), resolution), { requirePeerProof: false })
+    const hello: HelloMessage = { type: 'hello', version: 1, did: bob.did, nonce: nonceFor('invalid_reflected_proof/initiator'), wantProof: true }
+    const challenge = await r.onHello(hello)
+    // The second handshake's responder: bob's machine with its own nonce store, so without the reflected-nonce check.
+    const second = new Responder(parties, deps(bobSigner, nonceFor('invalid_reflected_proof/second'), resolution), { requirePeerProof: false })
+    const reflected = await second.onHello({ type: 'hello', version: 1, did: bob.did, nonce: challenge.nonce, wantProof: true })
+    const proof = { type: 'proof' as const, proof: reflected.proof! }
+    await r.onProof(proof).then(() => { throw new Error('reflection accepted') }, (err: { reason: string }) => { if (err.reason !== 'wrong_role') throw err })
+    write({ name: 'invalid_reflected_proof', description: 'M claims bob\'s own DID to bob; in a second handshake on the same connection it sends bob\'s nonce from the first as its hello nonce and asks bob to prove himself, then answers the first with that proof. Issuer, audience (bob), PeerIds and nonce all match; the proof names its maker as the responder, and the prover here is the initiator', initiator: M, responder: B, ...common, honest: { initiator: false, responder: true },
+      messages: msgs(['initiator', hello], ['responder', challenge], ['initiator', proof], ['responder', { type: 'outcome', ok: false, reason: 'wrong_role' }]),
+      expected: { ok: false, reason: 'wrong_role', detectedBy: 'responder', atMessage: 3 } })
   }
   // The relay, caught by the initiator: A asks M to prove itself; M forwards A's hello to B and B's challenge back.
   {
