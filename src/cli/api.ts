@@ -6,13 +6,18 @@
  * `IPIDD_HTTP_*`). The data directory is `--data-dir`, else `$IPIDD_DATA`, else `~/.ipidd`; the admin token is
  * read from `<data-dir>/admin.token`, never created here.
  *
+ * The admin API answers on loopback only, and its token and the passphrases sent to it would cross the network in
+ * the clear over http: an admin request to any other host is refused here, before the token is read (exit 2).
+ * The public API (`resolve`, `history` with --api) may be anywhere.
+ *
  * Failures become `CliError`s: a refused connection is `UnreachableError` (exit 3), an admin problem document
  * maps by its `reason` to a one-line message that says what to do next.
  */
 import { existsSync, readFileSync } from 'node:fs'
 import { homedir } from 'node:os'
+import { isIP } from 'node:net'
 import { join, resolve } from 'node:path'
-import { CliError, EXIT_FAILED, EXIT_USAGE, FailedError, UnreachableError, oneLine } from './errors.ts'
+import { CliError, EXIT_FAILED, EXIT_USAGE, FailedError, UnreachableError, UsageError, oneLine } from './errors.ts'
 
 /** Files the daemon keeps in its data directory (src/http/admin-token.ts: ADMIN_TOKEN_FILE, ADMIN_URL_FILE). */
 export const TOKEN_FILE = 'admin.token'
@@ -80,6 +85,21 @@ function checkUrl (text: string, where: string): string {
 /** A daemon listening on every address is reached on loopback. */
 function reachable (url: string): string {
   return url.replace('://0.0.0.0:', '://127.0.0.1:').replace('://[::]:', '://[::1]:')
+}
+
+/** Whether a URL names this machine: `localhost`, 127.0.0.0/8, ::1 or an IPv4-mapped 127.x address. */
+export function isLoopbackUrl (url: string): boolean {
+  let host: string
+  try {
+    host = new URL(url).hostname.toLowerCase().replace(/^\[(.*)\]$/, '$1')
+  } catch {
+    return false
+  }
+  if (host === 'localhost' || host === 'localhost.') return true
+  if (isIP(host) === 4) return host.startsWith('127.')
+  // The URL parser normalises IPv6: ::1, and ::ffff:127.x.y.z as ::ffff:7fxx:yyzz.
+  if (isIP(host) === 6) return host === '::1' || /^::ffff:7f[0-9a-f]{2}:[0-9a-f]{1,4}$/.test(host)
+  return false
 }
 
 /** A daemon's answer: status and parsed JSON body (undefined when empty or not JSON). */
@@ -171,6 +191,10 @@ export class AdminClient {
 
   /** A request whose every answer the caller handles. */
   async send<T> (method: string, path: string, body?: unknown, timeoutMs?: number): Promise<Answer<T>> {
+    if (!isLoopbackUrl(this.target.url)) {
+      const where = this.target.source === 'flag' ? '--api' : this.target.source === 'env' ? 'IPIDD_API' : 'the daemon\'s URL'
+      throw new UsageError('admin_not_loopback', `${where} ${this.target.url} is not a loopback address: ipid sends the admin token and passphrases to loopback only (the admin API answers nowhere else); run ipid on the daemon's machine (--api elsewhere is for resolve and history)`)
+    }
     const token = this.readToken()
     return request<T>(this.target, `/admin/v1${path}`, { method, headers: { authorization: `Bearer ${token}` }, body, ...(timeoutMs === undefined ? {} : { timeoutMs }) })
   }

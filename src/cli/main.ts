@@ -18,9 +18,20 @@ try {
   module.enableCompileCache?.(cacheDir)
 } catch {}
 
-const [{ buildProgram }, { exitCode }, { EXIT_FAILED, EXIT_OK, EXIT_USAGE }] = await Promise.all([
+const [{ buildProgram, usageError }, { exitCode }, { EXIT_FAILED, EXIT_OK, EXIT_USAGE, oneLine }] = await Promise.all([
   import('./program.ts'), import('./commands/shared.ts'), import('./errors.ts')
 ])
+
+/**
+ * With --json, a failure before any command ran (a usage error found by the parser, an unexpected error) is
+ * still the one JSON document on stdout, as every other failure is.
+ */
+function jsonFailure (argv: string[], exitCode: number, reason: string, message: string): void {
+  const words = argv.slice(2)
+  const end = words.indexOf('--')
+  if (!(end === -1 ? words : words.slice(0, end)).includes('--json')) return
+  process.stdout.write(`${JSON.stringify({ error: { exitCode, reason, message: oneLine(message) } }, null, 2)}\n`)
+}
 
 async function main (argv: string[]): Promise<void> {
   const program = buildProgram()
@@ -30,9 +41,18 @@ async function main (argv: string[]): Promise<void> {
     const { code, exitCode: commanderExit } = err as { code?: string, exitCode?: number }
     if (code === 'commander.helpDisplayed' || code === 'commander.version') process.exit(EXIT_OK)
     // Help shown because a command was incomplete (`ipid key`) exits as a usage error; `ipid help` exits 0.
-    if (code === 'commander.help') process.exit(commanderExit === 0 ? EXIT_OK : EXIT_USAGE)
-    if (typeof code === 'string' && code.startsWith('commander.')) process.exit(EXIT_USAGE)
-    process.stderr.write(`ipid: unexpected error: ${(err as Error).message}\n`)
+    if (code === 'commander.help') {
+      if (commanderExit === 0) process.exit(EXIT_OK)
+      jsonFailure(argv, EXIT_USAGE, 'usage', 'a command is missing: see the help on stderr')
+      process.exit(EXIT_USAGE)
+    }
+    if (typeof code === 'string' && code.startsWith('commander.')) {
+      jsonFailure(argv, EXIT_USAGE, 'usage', usageError() ?? (err as Error).message)
+      process.exit(EXIT_USAGE)
+    }
+    const message = `unexpected error: ${(err as Error).message}`
+    process.stderr.write(`ipid: ${oneLine(message)}\n`)
+    jsonFailure(argv, EXIT_FAILED, 'unexpected', message)
     process.exit(EXIT_FAILED)
   }
   // The daemon runs on until a signal; every other command is done.

@@ -19,6 +19,13 @@ import { SHELLS, completionScript } from './completion.ts'
 import { UsageError, oneLine } from './errors.ts'
 import type { Shell } from './completion.ts'
 
+let lastUsageError: string | undefined
+
+/** The one-line message of the last usage error commander reported (for `{ error }` with --json). */
+export function usageError (): string | undefined {
+  return lastUsageError
+}
+
 export function buildProgram (): Command {
   const program = new Command()
     .name('ipid')
@@ -59,7 +66,10 @@ export function buildProgram (): Command {
   // Commander's own errors (unknown option, missing argument) as one line naming the help to read.
   const oneLineErrors = (command: Command, path: string): void => {
     command.configureOutput({
-      outputError: (text, write) => { write(`ipid: ${oneLine(text.replace(/^error: /, ''))}: see \`${path} --help\`\n`) }
+      outputError: (text, write) => {
+        lastUsageError = `${oneLine(text.replace(/^error: /, ''))}: see \`${path} --help\``
+        write(`ipid: ${lastUsageError}\n`)
+      }
     })
     for (const sub of command.commands) oneLineErrors(sub, `${path} ${sub.name()}`)
   }

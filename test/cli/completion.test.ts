@@ -57,16 +57,18 @@ describe('service endpoints', () => {
 })
 
 describe('the program', () => {
-  it('gives every command --json and --help with examples', () => {
-    const leaves: Array<{ path: string, command: ReturnType<typeof buildProgram> }> = []
+  it('gives every command --help with examples, and every command that runs --json', () => {
+    const all: Array<{ path: string, command: ReturnType<typeof buildProgram> }> = []
     const visit = (command: ReturnType<typeof buildProgram>, path: string): void => {
-      if (command.commands.length === 0) leaves.push({ path, command })
+      all.push({ path, command })
       for (const sub of command.commands) visit(sub, `${path} ${sub.name()}`.trim())
     }
     visit(program, '')
-    expect(leaves.length).toBeGreaterThan(18)
-    for (const { path, command } of leaves) {
-      expect(command.options.map(o => o.long), path).toContain('--json')
+    const groups = all.filter(c => c.command.commands.length > 0).map(c => c.path)
+    expect(groups.sort()).toEqual(['', 'key', 'keys', 'service'])
+    expect(all.length - groups.length).toBeGreaterThan(18)
+    for (const { path, command } of all) {
+      if (command.commands.length === 0) expect(command.options.map(o => o.long), path).toContain('--json')
       let help = ''
       command.configureOutput({ writeOut: text => { help += text } })
       command.outputHelp()

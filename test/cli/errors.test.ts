@@ -6,7 +6,7 @@
  * `{ error: { exitCode, reason, message } }` on stdout.
  */
 import { spawn } from 'node:child_process'
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -26,7 +26,7 @@ let daemonExited: Promise<number | null>
 let aliceDid: string
 const coldFile = join(dir, 'bob.update-keys.json')
 
-interface Run { code: number | null, stdout: string, stderr: string }
+interface Run { args: string[], code: number | null, stdout: string, stderr: string }
 
 async function ipid (args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<Run> {
   const child = spawn(process.execPath, [main, ...args], { cwd: dir, env: { ...env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] })
@@ -35,10 +35,10 @@ async function ipid (args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<
   child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
   child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
   const code = await new Promise<number | null>(resolve => child.once('exit', resolve))
-  return { code, stdout, stderr }
+  return { args, code, stdout, stderr }
 }
 
-/** The failure is one line naming `words`, no stack; with --json also `{ error }` with the reason. */
+/** The failure is one line naming `words`, no stack; with --json exactly `{ error }` with the reason on stdout, else nothing there. */
 function expectFailure (run: Run, code: number, reason: string, words: RegExp): void {
   expect(run.code, run.stderr).toBe(code)
   const lines = run.stderr.split('\n').filter(l => l !== '')
@@ -46,7 +46,11 @@ function expectFailure (run: Run, code: number, reason: string, words: RegExp): 
   expect(lines[0]).toMatch(/^ipid: /)
   expect(lines[0]).toMatch(words)
   expect(run.stderr).not.toMatch(/\n\s+at /)
-  if (run.stdout !== '') expect(JSON.parse(run.stdout)).toEqual({ error: { exitCode: code, reason, message: lines[0]!.replace(/^ipid: /, '') } })
+  if (run.args.includes('--json')) {
+    expect(JSON.parse(run.stdout), run.stdout).toEqual({ error: { exitCode: code, reason, message: lines[0]!.replace(/^ipid: /, '') } })
+  } else {
+    expect(run.stdout).toBe('')
+  }
 }
 
 beforeAll(async () => {
@@ -136,6 +140,44 @@ describe('ipid failures', { timeout: 30_000 }, () => {
     expect(readFileSync(coldFile, 'utf8')).toBe(current)
   })
 
+  it('one cold key file, two changes at once: a lock lets one through at a time, and the file still changes the identity', async () => {
+    const link = join(dir, 'link.update-keys.json')
+    symlinkSync(coldFile, link)
+    const lock = `${coldFile}.lock`
+    const add = async (fragment: string, file: string): Promise<Run> =>
+      ipid(['service', 'add', fragment, 'LinkedDomains', `https://${fragment}.example`, '--name', 'bob', '--update-key', file, '--json'], { IPIDD_PASSPHRASE: PASS })
+    // A lock left behind (a killed ipid): refused at once, naming the lock to delete; the file is untouched.
+    writeFileSync(lock, '999999\n')
+    const content = readFileSync(coldFile, 'utf8')
+    expectFailure(await add('held', link), 1, 'cold_file_locked', /is in use by another change \(.*\.lock exists, held by pid 999999\): wait for it to finish; if no ipid is running, delete .*\.lock/)
+    expect(readFileSync(coldFile, 'utf8')).toBe(content)
+    rmSync(lock)
+    // Two at once, one of them through a symbolic link to the file: each publishes or stops at the lock.
+    const both = await Promise.all([add('one', coldFile), add('two', link)])
+    for (const run of both) if (run.code !== 0) expectFailure(run, 1, 'cold_file_locked', /is in use by another change/)
+    const versions = both.filter(r => r.code === 0).map(r => (JSON.parse(r.stdout) as { version: number }).version).sort()
+    expect(versions.length).toBeGreaterThan(0)
+    if (versions.length === 2) expect(versions[1]).toBe(versions[0]! + 1)
+    expect(existsSync(lock)).toBe(false)
+    // The identity still changes with the file (through the link, which stays a link), and the file then holds
+    // the key the daemon names as the next signer, alone.
+    const third = await add('three', link)
+    expect(third.code, third.stderr).toBe(0)
+    expect(JSON.parse(third.stdout)).toMatchObject({ version: versions.at(-1)! + 1 })
+    const { coldSigner } = JSON.parse((await ipid(['show', 'bob', '--json'])).stdout) as { coldSigner: string }
+    expect((JSON.parse(readFileSync(coldFile, 'utf8')) as { keys: Array<{ publicKey: string }> }).keys.map(k => k.publicKey)).toEqual([coldSigner])
+    expect(lstatSync(link).isSymbolicLink()).toBe(true)
+  })
+
+  it('admin requests go to loopback only: a remote --api or IPIDD_API is exit 2 before any token or passphrase is sent', async () => {
+    const [flag, fromEnv] = await Promise.all([
+      ipid(['ls', '--api', 'http://192.0.2.1:8080', '--json']),
+      ipid(['key', 'rotate', 'alice'], { IPIDD_API: 'https://ipidd.example', IPIDD_PASSPHRASE: PASS })
+    ])
+    expectFailure(flag, 2, 'admin_not_loopback', /^ipid: --api http:\/\/192\.0\.2\.1:8080 is not a loopback address: .*run ipid on the daemon's machine/)
+    expectFailure(fromEnv, 2, 'admin_not_loopback', /^ipid: IPIDD_API https:\/\/ipidd\.example is not a loopback address/)
+  })
+
   it('deactivation: exit 2 without a terminal or --yes; exit 1 when the DID typed does not match', async () => {
     expectFailure(await ipid(['deactivate', 'alice', '--json'], { IPIDD_PASSPHRASE: PASS }), 2, 'confirmation_needed', /pass --yes to confirm/)
     const run = runInPty(`'${process.execPath}' '${main}' deactivate alice`, { cwd: dir, env })
@@ -164,9 +206,22 @@ describe('ipid failures', { timeout: 30_000 }, () => {
     expectFailure(await ipid(['auth', 'not-a-peer']), 2, 'bad_peer', /neither a multiaddr .* nor a PeerId/)
   })
 
-  it('usage errors: exit 2 in one line naming the help; --debug adds the stack', async () => {
-    expectFailure(await ipid(['ls', '--colour']), 2, 'unknown_option', /unknown option '--colour': see `ipid ls --help`/)
-    expectFailure(await ipid(['key', 'rotate', '--purpose', 'signing']), 2, 'invalid_argument', /see `ipid key rotate --help`/)
+  it('usage errors: exit 2 in one line naming the help, and { error } with --json; --debug adds the stack', async () => {
+    const runs = await Promise.all([
+      ipid(['ls', '--colour']), ipid(['ls', '--colour', '--json']), ipid(['key', 'rotate', '--purpose', 'signing', '--json']),
+      ipid(['resolve', '--json']), ipid(['key', '--json']), ipid(['bogus', '--json']),
+      // A malformed --bootstrap is refused by the option parser, before any node starts.
+      ipid(['resolve', 'did:ipid:k51qzi5uqu5dlvj2', '--bootstrap', 'garbage', '--json']), ipid(['history', 'did:ipid:k51qzi5uqu5dlvj2', '--bootstrap', '/ip4/999.0.0.1/tcp/4001'])
+    ])
+    const [colour, colourJson, purpose, noDid, group, bogus, bootstrap, badIp] = runs as [Run, Run, Run, Run, Run, Run, Run, Run]
+    expectFailure(colour, 2, 'usage', /unknown option '--colour': see `ipid ls --help`/)
+    expectFailure(colourJson, 2, 'usage', /unknown option '--colour': see `ipid ls --help`/)
+    expectFailure(purpose, 2, 'usage', /see `ipid key rotate --help`/)
+    expectFailure(noDid, 2, 'usage', /missing required argument 'did': see `ipid resolve --help`/)
+    expectFailure(group, 2, 'usage', /see `ipid key --help`/)
+    expectFailure(bogus, 2, 'usage', /unknown command 'bogus': see `ipid --help`/)
+    expectFailure(bootstrap, 2, 'usage', /--bootstrap.*Not a multiaddr: String multiaddr must start with "\/".*see `ipid resolve --help`/)
+    expectFailure(badIp, 2, 'usage', /Not a multiaddr: Invalid IPv4 address "999\.0\.0\.1".*see `ipid history --help`/)
     const debug = await ipid(['show', 'nobody', '--debug'])
     expect(debug.code).toBe(1)
     expect(debug.stderr).toMatch(/^ipid: no identity named "nobody"/)

@@ -144,6 +144,7 @@ describe('the README walkthrough', () => {
     // 3. init in a terminal: the new passphrase, twice; --json into a file, so the terminal shows only the prompts.
     const created = await inTerminal(init!, [['New passphrase for alice: ', PASS], ['Repeat it: ', PASS]])
     expect(created.code).toBe(0)
+    expect(created.terminal).toContain('Repeat it: ')
     expect(created.terminal).not.toContain(PASS)
     const did = created.json.did as string
     expect(did).toMatch(/^did:ipid:k51qzi5uqu5d[a-z0-9]+$/)
@@ -164,6 +165,8 @@ describe('the README walkthrough', () => {
     // 5. Rotation in a terminal (the passphrase once); the second daemon sees version 2.
     const rotated = await inTerminal(rotate!, [['Passphrase for alice: ', PASS]])
     expect(rotated.code).toBe(0)
+    expect(rotated.terminal).toContain('Passphrase for alice: ')
+    expect(rotated.terminal).not.toContain(PASS)
     expect(rotated.json).toMatchObject({ did, version: 2, previousVersionId: v1, added: ['auth-2'], removed: ['auth-1'], deactivated: false })
     const v2 = rotated.json.versionId as string
     expect(v2).not.toBe(v1)
@@ -207,6 +210,8 @@ describe('the README walkthrough', () => {
     const gone = await inTerminal(deactivate!, [['Type the DID to confirm: ', did], ['Passphrase for alice: ', PASS]])
     expect(gone.code).toBe(0)
     expect(gone.terminal).toContain(`publishes a final version of ${did}`)
+    expect(gone.terminal).toContain('Passphrase for alice: ')
+    expect(gone.terminal).not.toContain(PASS)
     expect(gone.json).toMatchObject({ did, version: 3, previousVersionId: v2, deactivated: true })
     const after = await resolvedAt(['resolve', did, '--data-dir', './node-b', '--no-cache'], gone.json.versionId)
     expect([after.code, after.json.didDocumentMetadata.deactivated]).toEqual([0, true])

@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs'
 import { InvalidArgumentError } from 'commander'
 import { VERSION } from '../../version.ts'
 import { EXIT_FAILED, EXIT_OK, UsageError } from '../errors.ts'
-import { common, examples, run } from './shared.ts'
+import { common, examples, multiaddrs, run } from './shared.ts'
 import type { Command } from 'commander'
 import type { ConfigInput } from '../../config.ts'
 import type { CommonFlags } from './shared.ts'
@@ -61,7 +61,7 @@ export function register (program: Command): void {
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default info)')
     .option('--listen <multiaddr>', 'libp2p listen address, repeatable (default /ip4/0.0.0.0/tcp/4001)', collect)
     .option('--announce <multiaddr>', 'address to announce instead of the listen addresses, repeatable', collect)
-    .option('--bootstrap <multiaddr>', 'peer to connect to at start (with /p2p/<id>), repeatable', collect)
+    .option('--bootstrap <multiaddr>', 'peer to connect to at start (with /p2p/<id>), repeatable', multiaddrs)
     .option('--network <profile>', 'local (default: dial only --bootstrap peers) or public (join the public IPFS network)')
     .option('--kubo-url <url>', 'use a Kubo node over its RPC API instead of the embedded node')
     .option('--cache-url <url>', 'cache store: sqlite:<file>, redis://…, postgres://… (default SQLite in the data directory)')

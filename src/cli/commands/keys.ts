@@ -2,7 +2,7 @@
  * `ipid key rotate|add|rm`: the document's authentication and assertion keys. `ipid keys export|import|cold`:
  * encrypted backups, and moving the update keys off the daemon.
  */
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, readFileSync, realpathSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { Option } from 'commander'
 import { CHANGE_TIMEOUT_MS } from '../api.ts'
@@ -22,7 +22,12 @@ const MAX_BACKUP_FILE_BYTES = 512 * 1024
 const purposeOption = (description: string): Option => new Option('--purpose <purpose>', description).choices(Object.keys(PURPOSES))
 
 export function register (program: Command): void {
-  const key = program.command('key').description('the keys in the DID document: rotate, add, remove')
+  const key = examples(program.command('key').description('the keys in the DID document: rotate, add, remove'), [
+    'ipid key rotate alice',
+    'ipid key add alice --purpose assertion',
+    'ipid key rm auth-1 --name alice',
+    'ipid key rotate alice --update-key ./alice.update-keys.json'
+  ], ['Each change publishes a new version and prints it; `ipid key <command> --help` tells more.'])
 
   examples(updateKeyOption(common(key.command('rotate'), { passphrase: true }))
     .description('replace a key by a new one with the same purposes (e.g. after losing a laptop)')
@@ -70,7 +75,11 @@ export function register (program: Command): void {
       out.result(result, style => changeLines(`${style.bold(name)}: key #${fragment} removed`, result, style))
     })), ['ipid key rm auth-1', 'ipid key rm auth-2 --name alice'])
 
-  const keys = program.command('keys').description('backups and cold storage of an identity\'s keys')
+  const keys = examples(program.command('keys').description('backups and cold storage of an identity\'s keys'), [
+    'ipid keys export alice ./alice.backup.json',
+    'ipid keys import ./alice.backup.json',
+    'ipid keys cold alice --out /media/usb/alice.update-keys.json'
+  ], ['`ipid keys <command> --help` tells more.'])
 
   examples(common(keys.command('export'), { passphrase: true })
     .description('write an encrypted backup of an identity (its keys stay sealed under the passphrase)')
@@ -85,7 +94,8 @@ export function register (program: Command): void {
       const passphrase = await passphraseFor(flags, name)
       const backup = await out.spin(`backing up ${name}…`, async () => admin.call<Record<string, unknown>>('POST', `/identities/${enc(name)}/backup`, { passphrase }, CHANGE_TIMEOUT_MS))
       const { writeFileAtomic } = await import('../../identity/keystore.ts')
-      writeFileAtomic(file, `${JSON.stringify(backup, null, 2)}\n`)
+      // Through a symbolic link to the file it names (the link stays).
+      writeFileAtomic(existsSync(file) ? realpathSync(file) : file, `${JSON.stringify(backup, null, 2)}\n`)
       out.result({ name, did: detail.did, file, updateKeysIncluded: detail.updateKeys === 'daemon' }, style => [
         `${style.green('✓')} backup of ${style.bold(name)} written to ${style.bold(file)} (mode 0600)`,
         ...fields([['DID', detail.did], ['version', `${detail.version}  ${detail.versionId}`]], style),
@@ -135,7 +145,15 @@ export function register (program: Command): void {
       const exported = await admin.call<{ format: string, name: string, did: string, keys: Array<{ publicKey: string }> }>('POST', `/identities/${enc(name)}/update-keys/export`, { passphrase }, CHANGE_TIMEOUT_MS)
       if (exported.did !== detail.did) throw new FailedError('bad_answer', 'the daemon exported the keys of another identity: nothing was moved')
       cold.createColdFile(file, exported as never)
-      const after = await admin.call<{ coldSigner?: string }>('POST', `/identities/${enc(name)}/update-keys/cold`, { passphrase, publicKeys: exported.keys.map(k => k.publicKey) }, CHANGE_TIMEOUT_MS)
+      let after: { coldSigner?: string }
+      try {
+        after = await admin.call<{ coldSigner?: string }>('POST', `/identities/${enc(name)}/update-keys/cold`, { passphrase, publicKeys: exported.keys.map(k => k.publicKey) }, CHANGE_TIMEOUT_MS)
+      } catch (err) {
+        // Refused (4xx): the daemon still holds its keys, the file is a spare copy. Otherwise it may have deleted them.
+        if (cold.refusedBeforeChange(err)) throw err
+        out.warn(`the outcome is unknown: the daemon may already have deleted its update keys of ${name}; keep ${file}, it may be their only copy (\`ipid show ${name}\` tells whether they are cold)`)
+        throw cold.outcomeUnknown(err)
+      }
       out.result({ name, did: detail.did, file, coldSigner: after.coldSigner }, style => [
         `${style.green('✓')} the update keys of ${style.bold(name)} moved to ${style.bold(file)} (mode 0600); the daemon no longer has them`,
         ...fields([['DID', detail.did], ['signer', after.coldSigner]], style),

@@ -9,7 +9,7 @@ import { Option } from 'commander'
 import { request } from '../api.ts'
 import { EXIT_FAILED, EXIT_USAGE, CliError, FailedError, UnreachableError, UsageError, oneLine } from '../errors.ts'
 import { fields } from '../output.ts'
-import { common, examples, run, targetOf } from './shared.ts'
+import { common, examples, multiaddrs, run, targetOf } from './shared.ts'
 import type { Command } from 'commander'
 import type { Target } from '../api.ts'
 import type { Output, Style } from '../output.ts'
@@ -38,8 +38,6 @@ export interface HistoryPage {
   legacy?: boolean
   stale: boolean
 }
-
-const collect = (value: string, previous: string[] = []): string[] => [...previous, ...value.split(/[\s,]+/).filter(v => v !== '')]
 
 export function register (program: Command): void {
   examples(standaloneOptions(common(program.command('resolve')))
@@ -89,7 +87,7 @@ export function register (program: Command): void {
 }
 
 function standaloneOptions (command: Command): Command {
-  return command.addOption(new Option('--bootstrap <multiaddr>', 'do not use a daemon: resolve with a short-lived node that dials this peer (repeatable)').argParser(collect))
+  return command.addOption(new Option('--bootstrap <multiaddr>', 'do not use a daemon: resolve with a short-lived node that dials this peer (repeatable)').argParser(multiaddrs))
 }
 
 /** The DID, checked here: a malformed one is a usage error, found without any network. */

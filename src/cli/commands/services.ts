@@ -32,7 +32,11 @@ export function endpointOf (text: string): unknown {
 }
 
 export function register (program: Command): void {
-  const service = program.command('service').description('the service endpoints in the DID document: add, remove')
+  const service = examples(program.command('service').description('the service endpoints in the DID document: add, remove'), [
+    'ipid service add inbox ActivityPubInbox https://social.example/alice/inbox --name alice',
+    `ipid service add laptop ${PEER_SERVICE_TYPE} 12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA`,
+    'ipid service rm inbox --name alice'
+  ], ['Each change publishes a new version and prints it; `ipid service <command> --help` tells more.'])
 
   examples(updateKeyOption(common(service.command('add'), { passphrase: true }))
     .description('add a service endpoint')

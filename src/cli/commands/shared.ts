@@ -3,13 +3,15 @@
  * wrapper that turns any failure into one line and an exit code, the admin client of the chosen daemon, and the
  * identity name that defaults to the only one held.
  */
-import { Option } from 'commander'
+import { createRequire } from 'node:module'
+import { InvalidArgumentError, Option } from 'commander'
 import { AdminClient, findDaemon } from '../api.ts'
 import { CliError, EXIT_FAILED, EXIT_OK, UsageError } from '../errors.ts'
 import { Output } from '../output.ts'
 import { getPassphrase } from '../prompt.ts'
 import type { Command } from 'commander'
 import type { Target } from '../api.ts'
+import type * as Multiaddrs from '@multiformats/multiaddr'
 
 export interface CommonFlags {
   json?: boolean
@@ -38,6 +40,25 @@ export function common (command: Command, options: { daemon?: boolean, passphras
 /** `--update-key FILE`, for the commands that change an identity. */
 export function updateKeyOption (command: Command): Command {
   return command.addOption(new Option('--update-key <file>', 'the cold key file, once `ipid keys cold` moved the update keys off the daemon'))
+}
+
+/**
+ * The parser of a repeatable multiaddr option (values also separated by commas or blanks): each is parsed, so a
+ * malformed one is a usage error at once. The parser is loaded only when the option is given.
+ */
+export function multiaddrs (value: string, previous: string[] = []): string[] {
+  const { multiaddr } = createRequire(import.meta.url)('@multiformats/multiaddr') as typeof Multiaddrs
+  const parsed = value.split(/[\s,]+/).filter(v => v !== '').map(text => {
+    try {
+      multiaddr(text)
+      return text
+    } catch (err) {
+      const which = text === value.trim() ? '' : ` ("${text}")`
+      throw new InvalidArgumentError(`Not a multiaddr${which}: ${(err as Error).message}; give one such as /ip4/192.0.2.7/tcp/4001/p2p/12D3KooW…`)
+    }
+  })
+  if (parsed.length === 0) throw new InvalidArgumentError('no multiaddr given')
+  return [...previous, ...parsed]
 }
 
 /** Examples after the options in `--help`. */
