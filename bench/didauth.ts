@@ -22,13 +22,13 @@ import { createLogger } from '../src/log.ts'
 import { TABLE_HEAD, measure, row } from './harness.ts'
 import type { Daemon } from '../src/daemon.ts'
 import type { Connection, Libp2p } from '@libp2p/interface'
-import type { Measurement } from './harness.ts'
 
 const PASSPHRASE = 'didauth benchmark passphrase'
 const ECHO_PROTOCOL = '/ipid/bench-echo/1.0.0'
 /** About the size of a DIDAuth challenge with its proof. */
 const ECHO_BYTES = 700
 const BUDGET_MS = 4000
+const WARMUP_MS = 300
 /** Handshakes in flight at once in the concurrent run: at most the streams libp2p allows per connection. */
 const CONCURRENCY = 8
 /** Limits on the responding side: high enough never to refuse the benchmark's own handshakes. */
@@ -40,24 +40,6 @@ async function daemon (dataDir: string): Promise<Daemon> {
     flags: { dataDir, http: { port: 0 }, ipfs: { listen: ['/ip4/127.0.0.1/tcp/0'] }, auth: { limits: UNLIMITED } }
   })
   return startDaemon(config, { logger: createLogger('silent'), seal: { logN: MIN_SCRYPT_LOG_N } })
-}
-
-/** Runs `op` with `concurrency` loops for the budget; ops/s over the whole run and per-op latency. */
-async function measureConcurrent (name: string, op: () => Promise<unknown>, concurrency: number): Promise<Measurement> {
-  const samples: number[] = []
-  const start = performance.now()
-  const end = start + BUDGET_MS
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (performance.now() < end) {
-      const t = performance.now()
-      await op()
-      samples.push(performance.now() - t)
-    }
-  }))
-  const elapsed = performance.now() - start
-  samples.sort((x, y) => x - y)
-  const at = (q: number): number => (samples[Math.min(samples.length - 1, Math.floor(q * samples.length))] ?? 0) * 1000
-  return { name, ops: samples.length, opsPerSecond: samples.length / (elapsed / 1000), p50Us: at(0.5), p99Us: at(0.99) }
 }
 
 export async function didauthBenchmarks (): Promise<string> {
@@ -112,8 +94,8 @@ export async function didauthBenchmarks (): Promise<string> {
 
     const pingSerial = await measure('baseline: one framed round trip on a new stream, one at a time', ping, BUDGET_MS)
     const serial = await measure('DIDAuth mutual handshake, one at a time', handshake, BUDGET_MS)
-    const pingParallel = await measureConcurrent(`baseline: one framed round trip on a new stream, ${CONCURRENCY} in flight`, ping, CONCURRENCY)
-    const parallel = await measureConcurrent(`DIDAuth mutual handshake, ${CONCURRENCY} in flight`, handshake, CONCURRENCY)
+    const pingParallel = await measure(`baseline: one framed round trip on a new stream, ${CONCURRENCY} in flight`, ping, BUDGET_MS, WARMUP_MS, CONCURRENCY)
+    const parallel = await measure(`DIDAuth mutual handshake, ${CONCURRENCY} in flight`, handshake, BUDGET_MS, WARMUP_MS, CONCURRENCY)
     const refused = /ipidd_didauth_refused_total\{[^}]*\} [1-9]/.test(await b.metrics.text())
     if (refused) throw new Error('the responder refused benchmark handshakes: the figures would not be of the protocol')
 

@@ -13,17 +13,23 @@ export interface Measurement {
   p99Us: number
 }
 
-export async function measure (name: string, op: () => unknown, budgetMs = 1500, warmupMs = 300): Promise<Measurement> {
+/**
+ * Runs `op` for `budgetMs` after a warm-up, `concurrency` loops at once; ops/s over the whole run and the
+ * latency of each op.
+ */
+export async function measure (name: string, op: () => unknown, budgetMs = 1500, warmupMs = 300, concurrency = 1): Promise<Measurement> {
   const warmEnd = performance.now() + warmupMs
   while (performance.now() < warmEnd) await op()
   const samples: number[] = []
   const start = performance.now()
   const end = start + budgetMs
-  while (performance.now() < end) {
-    const t = performance.now()
-    await op()
-    samples.push(performance.now() - t)
-  }
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (performance.now() < end) {
+      const t = performance.now()
+      await op()
+      samples.push(performance.now() - t)
+    }
+  }))
   const elapsed = performance.now() - start
   samples.sort((a, b) => a - b)
   const at = (q: number): number => (samples[Math.min(samples.length - 1, Math.floor(q * samples.length))] ?? 0) * 1000

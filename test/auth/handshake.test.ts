@@ -18,7 +18,7 @@ import { FramedStream } from '../../src/auth/framing.ts'
 import { createFirstVersion, createNextVersion } from '../../src/did/version-node.ts'
 import { documentWithAuthKey, multikeyOf, testIdentity } from '../helpers/fixtures.ts'
 import { eventually, publishVersion } from '../helpers/network.ts'
-import { connectAll, counter, documentWithKey, fixtureSigner, openRaw, startAuthStack, testClock } from '../helpers/didauth.ts'
+import { connectAll, counter, documentWithKey, fixtureSigner, nextEvent, openRaw, startAuthStack, testClock } from '../helpers/didauth.ts'
 import type { ChallengeMessage, OutcomeMessage, ProofMessage } from '../../src/auth/messages.ts'
 import type { DidAuthSigner } from '../../src/auth/proof.ts'
 import type { PeerSession, SessionEnded } from '../../src/auth/registry.ts'
@@ -89,18 +89,6 @@ async function honest (): Promise<void> {
   const session = await A.service.authenticate(B.peerId)
   expect(session.did).toBe(bob.did)
   expect(B.service.registry.get(A.peerId)?.did).toBe(alice.did)
-}
-
-async function nextEvent<T> (target: EventTarget, type: string, accept: (detail: T) => boolean = () => true): Promise<T> {
-  return new Promise(resolve => {
-    const listener = (event: Event): void => {
-      const { detail } = event as CustomEvent<T>
-      if (!accept(detail)) return
-      target.removeEventListener(type, listener)
-      resolve(detail)
-    }
-    target.addEventListener(type, listener)
-  })
 }
 
 /** A frame with any payload, as raw bytes (varint length, then the bytes). */

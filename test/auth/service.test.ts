@@ -15,7 +15,7 @@ import { FramedStream } from '../../src/auth/framing.ts'
 import { createFirstVersion } from '../../src/did/version-node.ts'
 import { documentWithAuthKey, multikeyOf, testIdentity } from '../helpers/fixtures.ts'
 import { eventually, publishVersion } from '../helpers/network.ts'
-import { capturingLogger, connectAll, counter, fixtureSigner, openRaw, startAuthStack, testClock } from '../helpers/didauth.ts'
+import { capturingLogger, connectAll, counter, fixtureSigner, nextEvent, openRaw, startAuthStack, testClock } from '../helpers/didauth.ts'
 import type { SessionEnded } from '../../src/auth/registry.ts'
 import type { AuthStack } from '../helpers/didauth.ts'
 import type { TestIdentity } from '../helpers/fixtures.ts'
@@ -30,18 +30,6 @@ async function stack (options: Parameters<typeof startAuthStack>[0]): Promise<Au
   const started = await startAuthStack(options)
   stacks.push(started)
   return started
-}
-
-function nextEvent<T> (target: EventTarget, type: string, accept: (detail: T) => boolean = () => true): Promise<T> {
-  return new Promise(resolve => {
-    const listener = (event: Event): void => {
-      const { detail } = event as CustomEvent<T>
-      if (!accept(detail)) return
-      target.removeEventListener(type, listener)
-      resolve(detail)
-    }
-    target.addEventListener(type, listener)
-  })
 }
 
 /** A second (third…) connection from one stack to another, beside the one they already have. */

@@ -13,6 +13,8 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { runInPty } from '../helpers/pty.ts'
+import { runIpid } from '../helpers/cli.ts'
+import type { IpidRun } from '../helpers/cli.ts'
 
 const main = join(dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.ts')
 const PASS = 'errors test passphrase'
@@ -26,16 +28,10 @@ let daemonExited: Promise<number | null>
 let aliceDid: string
 const coldFile = join(dir, 'bob.update-keys.json')
 
-interface Run { args: string[], code: number | null, stdout: string, stderr: string }
+type Run = IpidRun
 
 async function ipid (args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<Run> {
-  const child = spawn(process.execPath, [main, ...args], { cwd: dir, env: { ...env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
-  child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
-  const code = await new Promise<number | null>(resolve => child.once('exit', resolve))
-  return { args, code, stdout, stderr }
+  return runIpid(args, dir, { ...env, ...extraEnv })
 }
 
 /** The failure is one line naming `words`, no stack; with --json exactly `{ error }` with the reason on stdout, else nothing there. */

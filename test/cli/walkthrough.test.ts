@@ -13,6 +13,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
 import { runInPty } from '../helpers/pty.ts'
+import { runIpid } from '../helpers/cli.ts'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '../..')
 const main = join(root, 'src/cli/main.ts')
@@ -53,13 +54,7 @@ function words (line: string): string[] {
 
 /** Runs `ipid <args>` to the end; its exit code, stdout and stderr. */
 async function ipid (args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<{ code: number | null, stdout: string, stderr: string }> {
-  const child = spawn(process.execPath, [main, ...args], { cwd: dir, env: { ...env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
-  child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
-  const code = await new Promise<number | null>(resolve => child.once('exit', resolve))
-  return { code, stdout, stderr }
+  return runIpid(args, dir, { ...env, ...extraEnv })
 }
 
 /** Runs `ipid <args> --json` and parses its one JSON document. */

@@ -142,3 +142,16 @@ export async function counter (metrics: Metrics, name: string, labels: Record<st
   const { values } = await metric.get()
   return values.filter(v => Object.entries(labels).every(([k, want]) => v.labels[k] === want)).reduce((sum, v) => sum + v.value, 0)
 }
+
+/** The detail of the next `type` event on `target` that `accept` takes. */
+export async function nextEvent<T> (target: EventTarget, type: string, accept: (detail: T) => boolean = () => true): Promise<T> {
+  return new Promise(resolve => {
+    const listener = (event: Event): void => {
+      const { detail } = event as CustomEvent<T>
+      if (!accept(detail)) return
+      target.removeEventListener(type, listener)
+      resolve(detail)
+    }
+    target.addEventListener(type, listener)
+  })
+}
