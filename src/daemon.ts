@@ -139,10 +139,13 @@ export async function startDaemon (config: Config, options: DaemonOptions): Prom
     })
     for (const { did } of identities.list()) await cache.pin(parseDid(did).id, 'own')
     if (options.passphrase !== undefined) {
-      for (const { name } of identities.list()) {
-        await identities.unlockRoot(name, options.passphrase).catch((err: Error) => {
+      for (const { name, deactivated } of identities.list()) {
+        const opened = await identities.unlockRoot(name, options.passphrase).then(() => true, (err: Error) => {
           logger.warn({ name, err: err.message }, 'could not unlock the identity for republishing')
+          return false
         })
+        // Each key costs a key derivation: only for DIDAuth (embedded node), only when the passphrase is right.
+        if (!opened || deactivated || node === undefined) continue
         await identities.unlockAuth(name, options.passphrase).catch((err: Error) => {
           logger.warn({ name, err: err.message }, 'could not unlock the identity\'s authentication keys for DIDAuth')
         })

@@ -84,9 +84,15 @@ export class PeerRegistry extends EventTarget {
     return session
   }
 
+  /** The peer's session, unless its time is up (then it ends now, `expired`). */
   get (peerId: string): PeerSession | undefined {
-    this.prune()
-    return this.sessions.get(peerId)?.session
+    const entry = this.sessions.get(peerId)
+    if (entry === undefined) return undefined
+    if (entry.expiresAtMs <= this.clock()) {
+      this.end(peerId, 'expired')
+      return undefined
+    }
+    return entry.session
   }
 
   list (): PeerSession[] {

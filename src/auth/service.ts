@@ -139,7 +139,6 @@ export class DidAuthService {
       maxOutboundStreams: MAX_OUTBOUND_STREAMS_PER_CONNECTION
     })
     this.libp2p.addEventListener('connection:close', this.onConnectionClose)
-    this.libp2p.addEventListener('peer:disconnect', this.onDisconnect)
     if (this.autoAuthenticate) this.libp2p.addEventListener('peer:identify', this.onIdentify)
     this.unsubscribe = this.resolver.onChange?.(change => { this.registry.documentChanged(change.did, change.versionId) })
     this.pruneTimer = setInterval(() => { this.registry.prune() }, this.sessionPruneIntervalMs)
@@ -154,7 +153,6 @@ export class DidAuthService {
     this.unsubscribe?.()
     clearInterval(this.pruneTimer)
     this.libp2p.removeEventListener('connection:close', this.onConnectionClose)
-    this.libp2p.removeEventListener('peer:disconnect', this.onDisconnect)
     this.libp2p.removeEventListener('peer:identify', this.onIdentify)
     await this.libp2p.unhandle(DIDAUTH_PROTOCOL).catch(() => {})
     this.registry.clear('stopped')
@@ -337,10 +335,6 @@ export class DidAuthService {
   /** A connection closed: the sessions proved on it end, whatever other connections the peer has. */
   private readonly onConnectionClose = (event: CustomEvent<Connection>): void => {
     this.registry.connectionClosed(event.detail.id)
-  }
-
-  private readonly onDisconnect = (event: CustomEvent<PeerId>): void => {
-    this.registry.end(event.detail.toString(), 'disconnected')
   }
 
   private readonly onIdentify = (event: CustomEvent<IdentifyResult>): void => {

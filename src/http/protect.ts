@@ -434,13 +434,14 @@ function requestIdStep (logger: Logger, accessLogger: Logger): FrontStep {
 }
 
 /**
- * A route the front answers itself, before the router: warm resolution. `accepts` decides from the request line
- * and headers alone, before anything is done; `answer` writes the whole answer, sending `head` (the front's
- * headers, as name/value pairs) with it, and rejects only when it wrote nothing.
+ * A route the front answers itself, before the router: warm resolution. `match` decides from the request line
+ * and headers alone, before anything is done, and returns what it read there (the DID); `answer` writes the
+ * whole answer, sending `head` (the front's headers, as name/value pairs) with it, and rejects only when it
+ * wrote nothing.
  */
 export interface HotRoute {
-  accepts: (req: Request) => boolean
-  answer: (req: Request, res: Response, head: string[]) => Promise<void>
+  match: (req: Request) => string | undefined
+  answer: (req: Request, res: Response, head: string[], matched: string) => Promise<void>
 }
 
 export interface PublicFrontOptions {
@@ -481,7 +482,7 @@ export function publicFront (options: PublicFrontOptions): RequestHandler {
   const fixedHead = [...SECURITY_HEADERS, ...CORS_READ_HEADERS].flat()
   const maxUrlBytes = options.limits.maxUrlBytes
 
-  const answerHot = (route: HotRoute, req: Request, res: Response, next: NextFunction): void => {
+  const answerHot = (route: HotRoute, matched: string, req: Request, res: Response, next: NextFunction): void => {
     const startedMs = performance.now()
     const head = [...fixedHead]
     if (req.secure) head.push('Strict-Transport-Security', `max-age=${HSTS_MAX_AGE_S}`)
@@ -491,7 +492,7 @@ export function publicFront (options: PublicFrontOptions): RequestHandler {
       head.push('X-Request-Id', requestId)
       setRequestLocals(res, requestId, logger)
     }
-    route.answer(req, res, head).then(() => {
+    route.answer(req, res, head, matched).then(() => {
       if (accessLogger === undefined || requestId === undefined) return
       logAccess(accessLogger, { requestId, method: req.method, url: req.originalUrl, status: res.statusCode, startedMs, remoteAddress: req.socket.remoteAddress, aborted: res.destroyed && !res.writableFinished })
     }, (err: unknown) => {
@@ -503,10 +504,11 @@ export function publicFront (options: PublicFrontOptions): RequestHandler {
   }
 
   return (req, res, next) => {
-    if (hot !== undefined && req.originalUrl.length <= maxUrlBytes && hot.accepts(req)) {
+    const matched = hot !== undefined && req.originalUrl.length <= maxUrlBytes ? hot.match(req) : undefined
+    if (hot !== undefined && matched !== undefined) {
       const retryAfterS = rate.take(req)
       if (retryAfterS === undefined) {
-        answerHot(hot, req, res, next)
+        answerHot(hot, matched, req, res, next)
         return
       }
       for (const step of steps) if (step(req, res)) return

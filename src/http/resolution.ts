@@ -162,8 +162,8 @@ export function hotResolution (ctx: ResolutionContext): HotRoute {
     return didUrl === '' || /[/?#]/.test(didUrl) ? undefined : didUrl
   }
   return {
-    accepts: req => pathDid(req) !== undefined,
-    answer: async (req, res, head) => { await handle(ctx, req, res, false, pathDid(req) ?? '', head) }
+    match: pathDid,
+    answer: async (req, res, head, did) => { await handle(ctx, req, res, false, did, head) }
   }
 }
 
