@@ -3,7 +3,6 @@
  * Pure apart from `readConfigFile`; the daemon and CLI call `loadConfig`.
  */
 import { readFileSync } from 'node:fs'
-import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { z } from 'zod'
 import { DEFAULT_DIDAUTH_LIMITS } from './auth/limits.ts'
@@ -12,6 +11,7 @@ import { DEFAULT_KEEPER_INTERVAL_MS } from './cache/keeper.ts'
 import { DEFAULT_MAX_IDENTITIES } from './cache/store.ts'
 import { RATE_LIMIT_BURST, RATE_LIMIT_REQUESTS_PER_WINDOW, RATE_LIMIT_WINDOW_MS } from './http/protect.ts'
 import { DEFAULT_EXPIRED_GRACE_MS } from './resolver/resolver.ts'
+import { IDENTITY_NAME_RE, defaultDataDir } from './shared-constants.ts'
 
 export const DEFAULT_HTTP_HOST = '127.0.0.1'
 export const DEFAULT_HTTP_PORT = 8080
@@ -27,8 +27,6 @@ export const MIN_KEEPER_INTERVAL_MS = 60_000
 /** Bounds on DIDAuth settings: a step deadline too short fails honest peers, too long lets silent ones hold slots. */
 export const MIN_AUTH_STEP_TIMEOUT_MS = 100
 export const MAX_AUTH_STEP_TIMEOUT_MS = 120_000
-/** The identity names of src/identity (kept here so that the configuration does not load the keystore). */
-const AUTH_IDENTITY_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/
 
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
@@ -69,7 +67,7 @@ export const configSchema = z.strictObject({
   /** DIDAuth over libp2p (spec/didauth.md); only with the embedded node. */
   auth: z.strictObject({
     /** The identity this daemon proves itself as; unset: the only identity it holds, if it holds exactly one. */
-    identity: z.string().regex(AUTH_IDENTITY_RE, 'an identity name').optional(),
+    identity: z.string().regex(IDENTITY_NAME_RE, 'an identity name').optional(),
     /** Refuse peers that do not prove a DID when they open a handshake. */
     requirePeerProof: z.boolean(),
     /** Authenticate every peer that connects and speaks DIDAuth. */
@@ -110,7 +108,7 @@ export class ConfigError extends Error {
 
 export function defaultConfig (env: NodeJS.ProcessEnv = process.env): Config {
   return {
-    dataDir: join(env.HOME ?? homedir(), '.ipidd'),
+    dataDir: defaultDataDir(env),
     http: {
       host: DEFAULT_HTTP_HOST,
       port: DEFAULT_HTTP_PORT,

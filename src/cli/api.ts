@@ -14,14 +14,11 @@
  * maps by its `reason` to a one-line message that says what to do next.
  */
 import { existsSync, readFileSync } from 'node:fs'
-import { homedir } from 'node:os'
-import { isIP } from 'node:net'
-import { join, resolve } from 'node:path'
+import { join } from 'node:path'
+import { isLoopbackAddress } from '../http/loopback.ts'
+import { ADMIN_TOKEN_FILE, ADMIN_URL_FILE, dataDirOf } from '../shared-constants.ts'
 import { CliError, EXIT_FAILED, EXIT_USAGE, FailedError, UnreachableError, UsageError, oneLine } from './errors.ts'
 
-/** Files the daemon keeps in its data directory (src/http/admin-token.ts: ADMIN_TOKEN_FILE, ADMIN_URL_FILE). */
-export const TOKEN_FILE = 'admin.token'
-export const URL_FILE = 'api.url'
 /** Reads answer at once; changes unlock keys (scrypt, about a second each) and publish to the network. */
 export const READ_TIMEOUT_MS = 30_000
 export const CHANGE_TIMEOUT_MS = 120_000
@@ -45,19 +42,13 @@ export interface TargetOptions {
   env?: NodeJS.ProcessEnv
 }
 
-/** The data directory: the flag, `$IPIDD_DATA`, or `~/.ipidd`. */
-export function dataDirOf (flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
-  const fromEnv = env.IPIDD_DATA === '' ? undefined : env.IPIDD_DATA
-  return resolve(flag ?? fromEnv ?? join(env.HOME ?? homedir(), '.ipidd'))
-}
-
 /** Which daemon to talk to (see the module comment). */
 export async function findDaemon (options: TargetOptions = {}): Promise<Target> {
   const env = options.env ?? process.env
   const dataDir = dataDirOf(options.dataDir, env)
   if (options.api !== undefined) return { url: checkUrl(options.api, '--api'), source: 'flag', dataDir }
   if (env.IPIDD_API !== undefined && env.IPIDD_API !== '') return { url: checkUrl(env.IPIDD_API, 'IPIDD_API'), source: 'env', dataDir }
-  const urlFile = join(dataDir, URL_FILE)
+  const urlFile = join(dataDir, ADMIN_URL_FILE)
   if (existsSync(urlFile)) {
     const written = readFileSync(urlFile, 'utf8').trim()
     try {
@@ -87,7 +78,10 @@ function reachable (url: string): string {
   return url.replace('://0.0.0.0:', '://127.0.0.1:').replace('://[::]:', '://[::1]:')
 }
 
-/** Whether a URL names this machine: `localhost`, 127.0.0.0/8, ::1 or an IPv4-mapped 127.x address. */
+/**
+ * Whether a URL names this machine: `localhost`, or an address the daemon's admin API takes as loopback
+ * (src/http/loopback.ts: 127.0.0.0/8, ::1, IPv4-mapped 127.x, which the URL parser writes `::ffff:7f00:1`).
+ */
 export function isLoopbackUrl (url: string): boolean {
   let host: string
   try {
@@ -95,11 +89,7 @@ export function isLoopbackUrl (url: string): boolean {
   } catch {
     return false
   }
-  if (host === 'localhost' || host === 'localhost.') return true
-  if (isIP(host) === 4) return host.startsWith('127.')
-  // The URL parser normalises IPv6: ::1, and ::ffff:127.x.y.z as ::ffff:7fxx:yyzz.
-  if (isIP(host) === 6) return host === '::1' || /^::ffff:7f[0-9a-f]{2}:[0-9a-f]{1,4}$/.test(host)
-  return false
+  return host === 'localhost' || host === 'localhost.' || isLoopbackAddress(host)
 }
 
 /** A daemon's answer: status and parsed JSON body (undefined when empty or not JSON). */
@@ -201,13 +191,13 @@ export class AdminClient {
 
   private readToken (): string {
     if (this.token !== undefined) return this.token
-    const path = join(this.target.dataDir, TOKEN_FILE)
+    const path = join(this.target.dataDir, ADMIN_TOKEN_FILE)
     let text: string
     try {
       text = readFileSync(path, 'utf8')
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-        throw new UnreachableError('no_token', `no daemon has run with the data directory ${this.target.dataDir} (no ${TOKEN_FILE}): start one with \`ipid daemon --data-dir ${this.target.dataDir}\`, or pass the --data-dir of yours`)
+        throw new UnreachableError('no_token', `no daemon has run with the data directory ${this.target.dataDir} (no ${ADMIN_TOKEN_FILE}): start one with \`ipid daemon --data-dir ${this.target.dataDir}\`, or pass the --data-dir of yours`)
       }
       throw new FailedError('token_unreadable', `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
     }

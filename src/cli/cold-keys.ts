@@ -7,7 +7,8 @@
  * 0. the whole change holds an exclusive lock, `<file>.lock` next to the file (created with O_EXCL): a second
  *    change with the same file, from this or another shell, stops at once with a one-line message instead of
  *    racing the first one (two changes signed by one key: one is refused, and its bookkeeping must not undo the
- *    other's new key). A lock left by a killed `ipid` is removed by hand, as the message says;
+ *    other's new key). A lock left by a killed `ipid` (the pid it names no longer runs) is taken over; one whose
+ *    holder cannot be told is removed by hand, as the message says;
  * 1. the key that signs is the one whose public key the daemon names (`coldSigner`, asked again once the lock
  *    is held); an older copy of the file does not hold it, and is refused before anything is sent;
  * 2. the new next key is generated here, sealed under the passphrase with the signer's key-derivation cost, and
@@ -22,10 +23,11 @@
 import { closeSync, existsSync, openSync, readFileSync, realpathSync, unlinkSync, writeSync } from 'node:fs'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { COLD_KEYS_FORMAT, MAX_COLD_KEYS } from '../identity/identities.ts'
-import { sealKey, writeFileAtomic } from '../identity/keystore.ts'
+import { keyFileSchema, sealKey, writeFileAtomic } from '../identity/keystore.ts'
 import { CHANGE_TIMEOUT_MS } from './api.ts'
 import { CliError, EXIT_FAILED, FailedError, UsageError } from './errors.ts'
 import type { AdminClient } from './api.ts'
+import type { IdentityDetail } from '../http/admin.ts'
 import type { ColdKeys } from '../identity/identities.ts'
 import type { KeyFile } from '../identity/keystore.ts'
 
@@ -33,12 +35,7 @@ import type { KeyFile } from '../identity/keystore.ts'
 export const MAX_COLD_FILE_BYTES = 64 * 1024
 
 /** What a change needs to know of the identity (from `GET /identities/{name}`). */
-export interface ColdDetail {
-  name: string
-  did: string
-  prerotation: boolean
-  coldSigner?: string
-}
+export type ColdDetail = Pick<IdentityDetail, 'name' | 'did' | 'prerotation' | 'coldSigner'>
 
 export function readColdFile (path: string, expectedDid?: string): ColdKeys {
   let text: string
@@ -54,9 +51,17 @@ export function readColdFile (path: string, expectedDid?: string): ColdKeys {
   } catch {}
   const keys = file?.keys
   if (file?.format !== COLD_KEYS_FORMAT || typeof file.did !== 'string' || typeof file.name !== 'string' || !Array.isArray(keys) ||
-    keys.length === 0 || keys.length > MAX_COLD_KEYS * 2 || !keys.every(k => typeof k === 'object' && k !== null && typeof (k as { publicKey?: unknown }).publicKey === 'string')) {
+    keys.length === 0 || keys.length > MAX_COLD_KEYS * 2) {
     throw new UsageError('bad_update_key', `${path} is not a cold key file (written by \`ipid keys cold\`)`)
   }
+  // Each entry is a sealed key file as the keystore writes them: a damaged one is reported here, by the file's name.
+  keys.forEach((key, i) => {
+    const parsed = keyFileSchema.safeParse(key)
+    if (parsed.success) return
+    const issue = parsed.error.issues[0]
+    const where = issue === undefined || issue.path.length === 0 ? '' : `${issue.path.join('.')}: `
+    throw new FailedError('bad_update_key', `${path} is damaged: its key ${i + 1} of ${keys.length} is not a sealed key file (${where}${issue?.message ?? 'invalid'}): use another copy of the file`)
+  })
   if (expectedDid !== undefined && file.did !== expectedDid) {
     throw new UsageError('bad_update_key', `${path} holds the update keys of ${file.did}, not of ${expectedDid}`)
   }
@@ -89,32 +94,66 @@ export function lockPathOf (realPath: string): string {
   return `${realPath}.lock`
 }
 
-/** Takes the lock of a cold key file, or says who holds it and how to clear a stale one; returns its release. */
+/**
+ * Takes the lock of a cold key file; returns its release. A lock whose pid no longer runs (a killed `ipid`) is
+ * taken over, as the daemon does with its data directory; a live holder, or a lock that names none, stops the
+ * change with who holds it and how to clear it.
+ */
 export function lockColdFile (realPath: string): () => void {
   const lock = lockPathOf(realPath)
-  let fd: number
-  try {
-    fd = openSync(lock, 'wx', 0o600)
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code
-    if (code === 'EEXIST') {
-      let pid = ''
-      try {
-        pid = /^\d+/.exec(readFileSync(lock, 'utf8'))?.[0] ?? ''
-      } catch {}
-      throw new FailedError('cold_file_locked', `${realPath} is in use by another change (${lock} exists${pid === '' ? '' : `, held by pid ${pid}`}): wait for it to finish; if no ipid is running, delete ${lock} and try again`)
-    }
-    throw new UsageError('bad_update_key', `cannot lock the cold key file: cannot create ${lock} (${code ?? (err as Error).message}): its folder must be writable`)
-  }
-  try {
-    writeSync(fd, `${process.pid}\n`)
-  } finally {
-    closeSync(fd)
-  }
-  return () => {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    let fd: number
     try {
-      unlinkSync(lock)
-    } catch {}
+      fd = openSync(lock, 'wx', 0o600)
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code
+      if (code !== 'EEXIST') throw new UsageError('bad_update_key', `cannot lock the cold key file: cannot create ${lock} (${code ?? (err as Error).message}): its folder must be writable`)
+      const held = readLock(lock)
+      // Released meanwhile: try again.
+      if (held === undefined) continue
+      const pid = /^\d+/.exec(held)?.[0] ?? ''
+      // No pid yet may be a lock being taken this very moment: only a named, dead holder is stale.
+      if (pid === '' || isAlive(Number(pid))) {
+        throw new FailedError('cold_file_locked', `${realPath} is in use by another change (${lock} exists${pid === '' ? '' : `, held by pid ${pid}`}): wait for it to finish; if no ipid is running, delete ${lock} and try again`)
+      }
+      // Stale: removed only if it is still the lock just read (another ipid may have taken it over meanwhile).
+      if (readLock(lock) === held) {
+        try {
+          unlinkSync(lock)
+        } catch {}
+      }
+      continue
+    }
+    try {
+      writeSync(fd, `${process.pid}\n`)
+    } finally {
+      closeSync(fd)
+    }
+    return () => {
+      try {
+        unlinkSync(lock)
+      } catch {}
+    }
+  }
+  throw new FailedError('cold_file_locked', `${realPath} is in use by another change (${lock} was taken again at once): wait for it to finish and try again`)
+}
+
+function readLock (lock: string): string | undefined {
+  try {
+    return readFileSync(lock, 'utf8')
+  } catch {
+    return undefined
+  }
+}
+
+/** Whether a process with this pid runs (one of another user's counts: it cannot be signalled, but it runs). */
+function isAlive (pid: number): boolean {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return false
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
   }
 }
 

@@ -7,11 +7,9 @@
  */
 import { readFileSync, statSync } from 'node:fs'
 import { createInterface } from 'node:readline'
+import { MAX_PASSPHRASE_LENGTH, MIN_PASSPHRASE_LENGTH } from '../shared-constants.ts'
 import { FailedError, UsageError } from './errors.ts'
 
-/** The keystore's bounds (src/identity/keystore.ts), repeated so that prompting does not load the keystore. */
-export const MIN_PASSPHRASE_LENGTH = 8
-export const MAX_PASSPHRASE_LENGTH = 1024
 /** How many times a new passphrase may be mistyped (too short, or the two entries differ) before giving up. */
 export const NEW_PASSPHRASE_ATTEMPTS = 3
 

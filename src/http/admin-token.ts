@@ -10,10 +10,10 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import { lstatSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { writeFileAtomic } from '../identity/keystore.ts'
+import { ADMIN_TOKEN_FILE, ADMIN_URL_FILE } from '../shared-constants.ts'
 
-export const ADMIN_TOKEN_FILE = 'admin.token'
-/** The running daemon's HTTP URL, written when it listens and removed when it stops, so that `ipid` finds it. */
-export const ADMIN_URL_FILE = 'api.url'
+/** The token file and the running daemon's URL file in the data directory (shared with the CLI). */
+export { ADMIN_TOKEN_FILE, ADMIN_URL_FILE }
 /** 256 bits: far beyond guessing, even at the request rate of a loopback socket. */
 export const ADMIN_TOKEN_BYTES = 32
 /** Permission bits that let anyone but the owner read, write or run the file. */

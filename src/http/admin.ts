@@ -51,7 +51,6 @@
  * an older copy of the key file is 403 `wrong_update_key`. Sealed key files in answers are only those the owner
  * asked for (backup, export), encrypted under the passphrase.
  */
-import { BlockList, isIPv4, isIPv6 } from 'node:net'
 import express from 'express'
 import { z } from 'zod'
 import { MAX_SERVICES, MAX_SERVICE_ENDPOINTS, MAX_SERVICE_TYPES, MAX_URI_LENGTH, VERIFICATION_RELATIONSHIPS } from '../did/document.ts'
@@ -59,6 +58,7 @@ import { parseDid } from '../did/identifier.ts'
 import { InvalidDidError, InvalidDocumentError, IpidError, OperationError } from '../errors.ts'
 import { MAX_PASSPHRASE_LENGTH } from '../identity/keystore.ts'
 import { tokensEqual } from './admin-token.ts'
+import { isLoopbackAddress } from './loopback.ts'
 import type { KeeperRound } from '../cache/keeper.ts'
 import type { Change, ChangeResult, ColdUpdateKey, Identities, IdentityFile, IdentitySummary } from '../identity/identities.ts'
 import type { Logger } from '../log.ts'
@@ -200,20 +200,7 @@ const rotateKeySchema = z.strictObject({ passphrase, updateKey, purpose: relatio
 const restoreSchema = z.strictObject({ backup: z.record(z.string(), z.unknown()), passphrase, name: z.string().min(1).max(64).optional() })
 const coldSchema = z.strictObject({ passphrase, publicKeys: z.array(multikey).min(1).max(8) })
 
-const loopback = new BlockList()
-loopback.addSubnet('127.0.0.0', 8, 'ipv4')
-loopback.addAddress('::1', 'ipv6')
-
-/** True for 127.0.0.0/8, ::1 and IPv4-mapped 127.x (`::ffff:127.0.0.1`); false for anything else or nothing. */
-export function isLoopbackAddress (address: string | undefined): boolean {
-  if (address === undefined) return false
-  const ipv4 = /^::ffff:([0-9.]+)$/i.exec(address)?.[1] ?? address
-  try {
-    if (isIPv4(ipv4)) return loopback.check(ipv4, 'ipv4')
-    if (isIPv6(address)) return loopback.check(address, 'ipv6')
-  } catch {}
-  return false
-}
+export { isLoopbackAddress }
 
 export function adminRouter (ctx: AdminContext): Router {
   const router = express.Router()

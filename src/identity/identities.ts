@@ -30,6 +30,7 @@ import { createFirstVersion, createNextVersion, decodeVersionNode } from '../did
 import { systemClock } from '../did/time.ts'
 import { DEFAULT_RECORD_TTL_MS, DEFAULT_RECORD_VALIDITY_MS, createRecord, validateRecord } from '../ipns/record.ts'
 import { KeystoreError, openKey, readKeyFile, sealKey, writeFileAtomic } from './keystore.ts'
+import { IDENTITY_NAME_RE } from '../shared-constants.ts'
 import { OperationError } from '../errors.ts'
 import type { IpidName } from '../did/identifier.ts'
 import type { KeySpec, ServiceEndpoint, ServiceSpec, VerificationRelationship } from '../did/document.ts'
@@ -40,6 +41,8 @@ import type { Logger } from '../log.ts'
 import type { KeyFile, SealOptions } from './keystore.ts'
 import type { Ed25519PrivateKey } from '@libp2p/interface'
 
+/** Identity names: short, safe as folder names (shared with the CLI, which must not load this module). */
+export { IDENTITY_NAME_RE }
 export const IDENTITY_FILE_FORMAT = 'ipidd-identity/1'
 export const BACKUP_FORMAT = 'ipidd-backup/1'
 /** The file that holds update keys kept away from the daemon: `{ format, name, did, keys: KeyFile[] }`. */
@@ -48,8 +51,6 @@ export const COLD_KEYS_FORMAT = 'ipidd-update-keys/1'
 export const MAX_COLD_KEYS = 8
 /** Key file names, as identity.json and backups name them: no path, no dot files. */
 const KEY_FILE_NAME_RE = /^[a-z0-9-]+\.key$/
-/** Identity names: short, safe as folder names. */
-export const IDENTITY_NAME_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/
 /** Re-sign a record once less than this share of its validity remains. */
 export const REPUBLISH_WHEN_REMAINING = 0.5
 /** How long publishing waits to learn the network's highest sequence before it signs. */
@@ -174,6 +175,12 @@ export class Identities {
    */
   private readonly unlockedAuth = new Map<string, Map<string, Ed25519PrivateKey>>()
   private readonly locks = new Map<string, Promise<unknown>>()
+  /**
+   * identity.json of each identity as last read or written, and the sorted names: the daemon is the only writer
+   * of its data directory (daemon.lock), and DIDAuth asks for its signer on every handshake.
+   */
+  private readonly files = new Map<string, IdentityFile>()
+  private names?: string[]
 
   constructor (init: IdentitiesInit) {
     this.dir = join(init.dataDir, 'identities')
@@ -188,8 +195,10 @@ export class Identities {
   }
 
   list (): IdentitySummary[] {
-    if (!existsSync(this.dir)) return []
-    return readdirSync(this.dir).filter(n => IDENTITY_NAME_RE.test(n) && existsSync(this.identityPath(n))).sort().map(n => summary(this.read(n)))
+    this.names ??= existsSync(this.dir)
+      ? readdirSync(this.dir).filter(n => IDENTITY_NAME_RE.test(n) && existsSync(this.identityPath(n))).sort()
+      : []
+    return this.names.map(n => summary(this.read(n)))
   }
 
   get (name: string): IdentityFile {
@@ -232,7 +241,7 @@ export class Identities {
         services
       }
       await this.backend.putBlock(first.cid, first.bytes)
-      writeFileAtomic(this.identityPath(name), JSON.stringify(file, null, 2))
+      this.write(file)
       this.unlockedRoots.set(name, root)
       this.unlockedAuth.set(name, new Map([['auth-1', auth]]))
       await this.publish(file, root, 0n)
@@ -370,7 +379,7 @@ export class Identities {
         ...file,
         keys: { root: file.keys.root, cold: { signer: multikey, prerotation: file.keys.next !== undefined, since: new Date(this.clock()).toISOString() }, auth: file.keys.auth }
       }
-      writeFileAtomic(this.identityPath(name), JSON.stringify(updated, null, 2))
+      this.write(updated)
       // Every update key file goes, the spent ones too: none of them is of use here any more.
       for (const keyFile of readdirSync(this.keyDir(name))) {
         if (/^update-\d+\.key$/.test(keyFile)) rmSync(this.keyPath(name, keyFile), { force: true })
@@ -471,7 +480,7 @@ export class Identities {
       if (!KEY_FILE_NAME_RE.test(fileName)) throw new IdentityError('bad_backup', `unexpected key file name ${fileName}`)
       writeFileAtomic(this.keyPath(identity.name, fileName), JSON.stringify(content, null, 2))
     }
-    writeFileAtomic(this.identityPath(identity.name), JSON.stringify(identity, null, 2))
+    this.write(identity)
     return summary(identity)
   }
 
@@ -487,7 +496,7 @@ export class Identities {
 
   private async publish (file: IdentityFile, root: Ed25519PrivateKey, sequence: bigint): Promise<void> {
     const record = await createRecord({ privateKey: root, value: CID.parse(file.head), sequence, validUntilMs: this.clock() + this.validityMs, ttlMs: this.ttlMs })
-    writeFileAtomic(this.identityPath(file.name), JSON.stringify({ ...file, sequence: sequence.toString() }, null, 2))
+    this.write({ ...file, sequence: sequence.toString() })
     await this.onPublished?.(parseDid(file.did), record.bytes).catch((err: Error) => {
       this.logger?.warn({ did: file.did, err: err.message }, 'the new record could not be stored in the cache')
     })
@@ -523,10 +532,20 @@ export class Identities {
   }
 
   private read (name: string): IdentityFile {
+    const known = this.files.get(name)
+    if (known !== undefined) return known
     if (!IDENTITY_NAME_RE.test(name) || !existsSync(this.identityPath(name))) throw new IdentityError('unknown_identity', `no identity named "${name}"`)
     const parsed = identitySchema.safeParse(safeJson(readFileSync(this.identityPath(name), 'utf8')))
     if (!parsed.success) throw new IdentityError('corrupt_identity', `${this.identityPath(name)} is not a valid identity file`)
+    this.files.set(name, parsed.data)
     return parsed.data
+  }
+
+  /** Writes identity.json (atomically, 0600) and keeps it as the identity's current file. */
+  private write (file: IdentityFile): void {
+    writeFileAtomic(this.identityPath(file.name), JSON.stringify(file, null, 2))
+    this.files.set(file.name, file)
+    if (this.names !== undefined && !this.names.includes(file.name)) this.names = [...this.names, file.name].sort()
   }
 
   /** Operations on one identity run one at a time: each reads the head the previous one wrote. */

@@ -12,6 +12,7 @@ import { privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/key
 import { z } from 'zod'
 import { ed25519ToMultikey } from '../did/keys.ts'
 import { OperationError } from '../errors.ts'
+import { MAX_PASSPHRASE_LENGTH, MAX_SCRYPT_LOG_N, MIN_PASSPHRASE_LENGTH, MIN_SCRYPT_LOG_N } from '../shared-constants.ts'
 import type { Ed25519PrivateKey } from '@libp2p/interface'
 
 export const KEY_FILE_FORMAT = 'ipidd-key/1'
@@ -19,11 +20,8 @@ export const KEY_FILE_FORMAT = 'ipidd-key/1'
 export const DEFAULT_SCRYPT_LOG_N = 17
 export const SCRYPT_R = 8
 export const SCRYPT_P = 1
-/** Files asking for less work than this are refused as too weak; more than the max, as a memory bomb. */
-export const MIN_SCRYPT_LOG_N = 12
-export const MAX_SCRYPT_LOG_N = 20
-export const MIN_PASSPHRASE_LENGTH = 8
-export const MAX_PASSPHRASE_LENGTH = 1024
+/** Files asking for less work than MIN_SCRYPT_LOG_N are refused as too weak; more than the max, as a memory bomb. */
+export { MAX_PASSPHRASE_LENGTH, MAX_SCRYPT_LOG_N, MIN_PASSPHRASE_LENGTH, MIN_SCRYPT_LOG_N }
 export const MAX_KEY_FILE_BYTES = 16 * 1024
 const SALT_BYTES = 16
 const NONCE_BYTES = 12
@@ -36,7 +34,8 @@ export class KeystoreError extends OperationError {
   override readonly name = 'KeystoreError'
 }
 
-const keyFileSchema = z.strictObject({
+/** A sealed key file, as written by `sealKey`; `openKey` refuses anything else. */
+export const keyFileSchema = z.strictObject({
   format: z.literal(KEY_FILE_FORMAT),
   role: z.enum(['root', 'update', 'auth']),
   publicKey: z.string().min(1).max(128),

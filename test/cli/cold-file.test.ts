@@ -2,26 +2,28 @@
  * The cold key file kept right on the owner's side, whatever the daemon answers: `coldChange` against a stand-in
  * admin client (a refusal removes only the new key's entry from the file as it is then, an unknown outcome keeps
  * both keys and says so, a symbolic link stays a link, a held lock stops the change before anything is written),
- * `ipid keys cold` against a stand-in daemon whose last answer is lost, a change interrupted with Ctrl-C, and which
- * URLs the admin client talks to.
+ * a stale lock (its pid gone) is taken over, a damaged entry is reported by the file's name), `ipid keys cold`
+ * against a stand-in daemon whose last answer is lost, a change interrupted with Ctrl-C, and which URLs the admin
+ * client talks to.
  */
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:http'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { AdminClient, isLoopbackUrl } from '../../src/cli/api.ts'
-import { coldChange, writeColdFile } from '../../src/cli/cold-keys.ts'
+import { coldChange, readColdFile, writeColdFile } from '../../src/cli/cold-keys.ts'
 import { CliError, FailedError, UnreachableError } from '../../src/cli/errors.ts'
+import { isLoopbackAddress } from '../../src/http/loopback.ts'
 import { COLD_KEYS_FORMAT } from '../../src/identity/identities.ts'
 import { MIN_SCRYPT_LOG_N, sealKey } from '../../src/identity/keystore.ts'
+import { IPID_MAIN, runIpid } from '../helpers/cli.ts'
+import { eventually } from '../helpers/network.ts'
 import type { ColdKeys } from '../../src/identity/identities.ts'
 import type { KeyFile } from '../../src/identity/keystore.ts'
 
-const main = join(dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.ts')
 const PASS = 'cold file passphrase'
 const DID = 'did:ipid:k51qzi5uqu5dlvj2bobcoldfiletest'
 const dir = mkdtempSync(join(tmpdir(), 'ipidd-cold-file-'))
@@ -106,15 +108,63 @@ describe('coldChange', () => {
     }
   })
 
-  it('a held lock stops the change before anything is generated, written or sent', async () => {
+  it('a lock held by a running process stops the change before anything is generated, written or sent', async () => {
     const signer = await sealed()
     const path = join(dir, 'locked.json')
     writeColdFile(path, { format: COLD_KEYS_FORMAT, name: 'bob', did: DID, keys: [signer] })
-    writeFileSync(`${path}.lock`, '4242\n')
+    // This test's own process: certainly running.
+    writeFileSync(`${path}.lock`, `${process.pid}\n`)
     const content = readFileSync(path, 'utf8')
     const daemon = admin(signer.publicKey, async () => ({}))
-    await expect(coldChange(change(daemon.client, path))).rejects.toThrow(/locked\.json is in use by another change \(.*locked\.json\.lock exists, held by pid 4242\): wait for it to finish; if no ipid is running, delete .*locked\.json\.lock and try again$/)
-    expect([readFileSync(path, 'utf8'), daemon.calls, existsSync(`${path}.lock`)]).toEqual([content, 0, true])
+    await expect(coldChange(change(daemon.client, path))).rejects.toThrow(new RegExp(`locked\\.json is in use by another change \\(.*locked\\.json\\.lock exists, held by pid ${process.pid}\\): wait for it to finish; if no ipid is running, delete .*locked\\.json\\.lock and try again$`))
+    expect([readFileSync(path, 'utf8'), daemon.calls, readFileSync(`${path}.lock`, 'utf8')]).toEqual([content, 0, `${process.pid}\n`])
+    // A lock that names no holder is not guessed at either.
+    writeFileSync(`${path}.lock`, '')
+    await expect(coldChange(change(daemon.client, path))).rejects.toMatchObject({ reason: 'cold_file_locked', exitCode: 1 })
+    expect([daemon.calls, existsSync(`${path}.lock`)]).toEqual([0, true])
+  })
+
+  it('a lock left by a process that no longer runs (a killed ipid) is taken over', async () => {
+    const signer = await sealed()
+    const path = join(dir, 'stale.json')
+    writeColdFile(path, { format: COLD_KEYS_FORMAT, name: 'bob', did: DID, keys: [signer] })
+    const gone = spawnSync(process.execPath, ['-e', '']).pid
+    expect(gone).toBeGreaterThan(0)
+    writeFileSync(`${path}.lock`, `${gone}\n`)
+    let held: string | undefined
+    const daemon = admin(signer.publicKey, async () => {
+      held = readFileSync(`${path}.lock`, 'utf8')
+      return { version: 2 }
+    })
+    expect(await coldChange(change(daemon.client, path))).toEqual({ version: 2 })
+    expect([held, daemon.calls, existsSync(`${path}.lock`)]).toEqual([`${process.pid}\n`, 1, false])
+    expect(keysOf(path)).toHaveLength(1)
+    expect(keysOf(path)[0]).not.toBe(signer.publicKey)
+  })
+})
+
+describe('readColdFile', () => {
+  it('a damaged entry is one line naming the file (exit 1), before anything else reads it', async () => {
+    const [signer, other] = await Promise.all([sealed(), sealed()])
+    const path = join(dir, 'damaged.json')
+    const { kdf: _kdf, ...noKdf } = other
+    for (const damaged of [noKdf, { ...other, kdf: { ...other.kdf, logN: 30 } }, { ...other, ciphertext: 42 }, 'not a key']) {
+      writeFileSync(path, JSON.stringify({ format: COLD_KEYS_FORMAT, name: 'bob', did: DID, keys: [signer, damaged] }))
+      const err = (() => { try { readColdFile(path, DID) } catch (e) { return e } })() as CliError
+      expect(err).toBeInstanceOf(CliError)
+      expect([err.exitCode, err.reason]).toEqual([1, 'bad_update_key'])
+      expect(err.message).toMatch(/^\S*damaged\.json is damaged: its key 2 of 2 is not a sealed key file \(.+\): use another copy of the file$/)
+      expect(err.message).not.toMatch(/\n/)
+    }
+    // The change stops there too: nothing is asked of the daemon.
+    const daemon = admin(signer.publicKey, async () => ({}))
+    await expect(coldChange(change(daemon.client, path))).rejects.toMatchObject({ reason: 'bad_update_key', exitCode: 1 })
+    expect([daemon.calls, existsSync(`${path}.lock`)]).toEqual([0, false])
+    // Not a cold key file at all stays a usage error.
+    writeFileSync(path, JSON.stringify({ format: 'something else' }))
+    expect(() => readColdFile(path)).toThrow(expect.objectContaining({ exitCode: 2, reason: 'bad_update_key' }) as Error)
+    writeColdFile(path, { format: COLD_KEYS_FORMAT, name: 'bob', did: DID, keys: [signer, other] })
+    expect(readColdFile(path, DID).keys.map(k => k.publicKey)).toEqual([signer.publicKey, other.publicKey])
   })
 })
 
@@ -145,22 +195,17 @@ describe('ipid against a stand-in daemon', () => {
   })
   afterAll(() => { server.closeAllConnections(); server.close() })
 
-  /** `ipid <args> --api … --data-dir … --json`, running; its exit, stdout and stderr. */
-  function ipid (args: string[]): { child: ReturnType<typeof spawn>, done: Promise<{ code: number | null, signal: string | null, stdout: string, stderr: string }> } {
+  const env = (): NodeJS.ProcessEnv => {
     const env: NodeJS.ProcessEnv = { ...process.env, IPIDD_PASSPHRASE: PASS, HOME: dir, NO_COLOR: '1' }
     delete env.IPIDD_API
-    const child = spawn(process.execPath, [main, ...args, '--api', api, '--data-dir', dataDir, '--json'], { env, stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
-    const done = new Promise<{ code: number | null, signal: string | null, stdout: string, stderr: string }>(resolve => child.once('exit', (code, signal) => { resolve({ code, signal, stdout, stderr }) }))
-    return { child, done }
+    return env
   }
+  /** The common arguments: this stand-in daemon, its data directory, --json. */
+  const against = (args: string[]): string[] => [...args, '--api', api, '--data-dir', dataDir, '--json']
 
   it('ipid keys cold, when the daemon\'s last answer is lost or 5xx: exit 1, and a warning to keep the file (it may be the only copy)', async () => {
     const files = ['failing', 'reset'].map(name => join(dir, `${name}.update-keys.json`))
-    const runs = await Promise.all(['failing', 'reset'].map(async (name, i) => ipid(['keys', 'cold', name, '--out', files[i]!]).done))
+    const runs = await Promise.all(['failing', 'reset'].map(async (name, i) => runIpid(against(['keys', 'cold', name, '--out', files[i]!]), dir, env())))
     runs.forEach((run, i) => {
       expect(run.code, run.stderr).toBe(1)
       expect(run.stderr).toContain(`warning: the outcome is unknown: the daemon may already have deleted its update keys of ${i === 0 ? 'failing' : 'reset'}; keep ${files[i]!}, it may be their only copy`)
@@ -172,13 +217,21 @@ describe('ipid against a stand-in daemon', () => {
   it('a change interrupted with Ctrl-C while the daemon is asked: the lock goes, both keys stay, with a warning', async () => {
     const path = join(dir, 'slow.update-keys.json')
     writeColdFile(path, { format: COLD_KEYS_FORMAT, name: 'slow', did: DID, keys: [signer] })
-    const run = ipid(['service', 'add', 'inbox', 'LinkedDomains', 'https://slow.example', '--name', 'slow', '--update-key', path])
-    // The new key is in the file once the daemon is being asked.
-    for (let i = 0; keysOf(path).length < 2 && i < 200; i++) await new Promise(resolve => setTimeout(resolve, 25))
+    // Spawned here rather than by runIpid: the test interrupts it half-way.
+    const child = spawn(process.execPath, [IPID_MAIN, ...against(['service', 'add', 'inbox', 'LinkedDomains', 'https://slow.example', '--name', 'slow', '--update-key', path])], { cwd: dir, env: env(), stdio: ['ignore', 'pipe', 'pipe'] })
+    let stderr = ''
+    child.stdout.resume()
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+    const exited = new Promise<number | null>(resolve => child.once('exit', resolve))
+    // The new key is in the file once the daemon is being asked (a loaded machine may take a while to get there).
+    await eventually(async () => keysOf(path).length >= 2 ? true : undefined, 30_000).catch((err: unknown) => {
+      child.kill('SIGKILL')
+      throw new Error(`ipid did not write the new key into ${path} within 30 s (stderr: ${stderr.trim() || 'empty'})`, { cause: err })
+    })
     expect(existsSync(`${path}.lock`)).toBe(true)
-    run.child.kill('SIGINT')
-    const { code, stderr } = await run.done
-    expect(code).toBe(130)
+    child.kill('SIGINT')
+    const code = await exited
+    expect(code, stderr).toBe(130)
     expect(stderr).toMatch(/warning: interrupted: the outcome is unknown: .*slow\.update-keys\.json now holds both the old and the new update key/)
     expect(existsSync(`${path}.lock`)).toBe(false)
     expect(keysOf(path)).toHaveLength(2)
@@ -188,9 +241,17 @@ describe('ipid against a stand-in daemon', () => {
 
 describe('the admin client', () => {
   it('talks to loopback only; the token is never read for another host', async () => {
-    for (const url of ['http://127.0.0.1:8080', 'http://127.1.2.3', 'http://localhost:8080', 'https://LOCALHOST', 'http://[::1]:8080', 'http://[::ffff:127.0.0.1]:8080']) expect(isLoopbackUrl(url), url).toBe(true)
+    for (const url of ['http://127.0.0.1:8080', 'http://127.1.2.3', 'http://localhost:8080', 'https://LOCALHOST', 'http://[::1]:8080', 'http://[::ffff:127.0.0.1]:8080', 'http://[0:0:0:0:0:ffff:7f09:909]']) expect(isLoopbackUrl(url), url).toBe(true)
     for (const url of ['http://192.0.2.1:8080', 'http://ipidd.example', 'http://[::ffff:192.0.2.1]', 'http://127.0.0.1.example', 'http://0.0.0.0:8080', 'http://[2001:db8::1]']) expect(isLoopbackUrl(url), url).toBe(false)
     const remote = new AdminClient({ url: 'http://192.0.2.1:8080', source: 'flag', dataDir: join(dir, 'no-such-dir') })
     await expect(remote.get('/identities')).rejects.toMatchObject({ exitCode: 2, reason: 'admin_not_loopback' })
+  })
+
+  it('shares the daemon\'s loopback check, which takes the URL parser\'s spelling of IPv4-mapped addresses', () => {
+    // The URL parser writes [::ffff:127.0.0.1] as ::ffff:7f00:1; a socket's remote address keeps the dotted form.
+    const host = new URL('http://[::ffff:127.0.0.1]:8080').hostname.replace(/^\[(.*)\]$/, '$1')
+    expect(host).toBe('::ffff:7f00:1')
+    for (const address of [host, '::ffff:127.0.0.1', '::ffff:7fff:ffff', '::1', '127.0.0.1']) expect(isLoopbackAddress(address), address).toBe(true)
+    for (const address of ['::ffff:8000:1', '::ffff:c000:201', '::7f00:1', 'localhost', '', undefined]) expect(isLoopbackAddress(address), String(address)).toBe(false)
   })
 })

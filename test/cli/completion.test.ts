@@ -3,6 +3,7 @@
  * what it completes; the zsh script is checked by zsh's parser when zsh is installed.
  */
 import { execFileSync, spawnSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { completionScript, completionTree } from '../../src/cli/completion.ts'
 import { endpointOf } from '../../src/cli/commands/services.ts'
@@ -77,16 +78,30 @@ describe('the program', () => {
   })
 
   it('keeps its copies of the daemon\'s constants in step with the daemon', async () => {
-    const [keystore, adminToken, admin, identities, prompt, api, daemonCommand, services, identityCommands] = await Promise.all([
-      import('../../src/identity/keystore.ts'), import('../../src/http/admin-token.ts'), import('../../src/http/admin.ts'),
-      import('../../src/identity/identities.ts'), import('../../src/cli/prompt.ts'), import('../../src/cli/api.ts'),
-      import('../../src/cli/commands/daemon.ts'), import('../../src/cli/commands/services.ts'), import('../../src/cli/commands/identities.ts')
+    const [admin, identities, services] = await Promise.all([
+      import('../../src/http/admin.ts'), import('../../src/identity/identities.ts'), import('../../src/cli/commands/services.ts')
     ])
-    expect([prompt.MIN_PASSPHRASE_LENGTH, prompt.MAX_PASSPHRASE_LENGTH]).toEqual([keystore.MIN_PASSPHRASE_LENGTH, keystore.MAX_PASSPHRASE_LENGTH])
-    expect([daemonCommand.MIN_SCRYPT_LOG_N, daemonCommand.MAX_SCRYPT_LOG_N]).toEqual([keystore.MIN_SCRYPT_LOG_N, keystore.MAX_SCRYPT_LOG_N])
-    expect([api.TOKEN_FILE, api.URL_FILE]).toEqual([adminToken.ADMIN_TOKEN_FILE, adminToken.ADMIN_URL_FILE])
     expect(services.FRAGMENT_RE.source).toBe(admin.SERVICE_FRAGMENT_RE.source)
     expect(services.PEER_SERVICE_TYPE).toBe(identities.PEER_SERVICE_TYPE)
-    expect(identityCommands.NAME_RE.source).toBe(identities.IDENTITY_NAME_RE.source)
+  })
+
+  it('shares one definition of the constants the daemon and the CLI both use (src/shared-constants.ts)', async () => {
+    const [shared, keystore, adminToken, identities] = await Promise.all([
+      import('../../src/shared-constants.ts'), import('../../src/identity/keystore.ts'), import('../../src/http/admin-token.ts'), import('../../src/identity/identities.ts')
+    ])
+    expect([keystore.MIN_PASSPHRASE_LENGTH, keystore.MAX_PASSPHRASE_LENGTH, keystore.MIN_SCRYPT_LOG_N, keystore.MAX_SCRYPT_LOG_N])
+      .toEqual([shared.MIN_PASSPHRASE_LENGTH, shared.MAX_PASSPHRASE_LENGTH, shared.MIN_SCRYPT_LOG_N, shared.MAX_SCRYPT_LOG_N])
+    expect([adminToken.ADMIN_TOKEN_FILE, adminToken.ADMIN_URL_FILE]).toEqual([shared.ADMIN_TOKEN_FILE, shared.ADMIN_URL_FILE])
+    expect(identities.IDENTITY_NAME_RE).toBe(shared.IDENTITY_NAME_RE)
+    // The CLI finds the data directory the daemon uses: flag, else IPIDD_DATA (unless empty), else ~/.ipidd.
+    const { loadConfig } = await import('../../src/config.ts')
+    for (const env of [{ HOME: '/home/someone' }, { HOME: '/home/someone', IPIDD_DATA: '' }, { HOME: '/home/someone', IPIDD_DATA: 'relative/data' }]) {
+      expect(shared.dataDirOf(undefined, env), JSON.stringify(env)).toBe(loadConfig({ env }).dataDir)
+    }
+    // Leaves the CLI loads at start-up: Node built-ins only, never the keystore, zod or libp2p.
+    for (const file of ['../../src/shared-constants.ts', '../../src/http/loopback.ts']) {
+      const imports = [...readFileSync(new URL(file, import.meta.url), 'utf8').matchAll(/^import .* from '([^']+)'/gm)].map(m => m[1])
+      expect(imports.filter(i => i?.startsWith('node:') !== true), file).toEqual([])
+    }
   })
 })

@@ -5,7 +5,7 @@
  * stderr that says what to do next — no stack trace unless --debug — and, with --json, one JSON document
  * `{ error: { exitCode, reason, message } }` on stdout.
  */
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -142,12 +142,13 @@ describe('ipid failures', { timeout: 30_000 }, () => {
     const lock = `${coldFile}.lock`
     const add = async (fragment: string, file: string): Promise<Run> =>
       ipid(['service', 'add', fragment, 'LinkedDomains', `https://${fragment}.example`, '--name', 'bob', '--update-key', file, '--json'], { IPIDD_PASSPHRASE: PASS })
-    // A lock left behind (a killed ipid): refused at once, naming the lock to delete; the file is untouched.
-    writeFileSync(lock, '999999\n')
+    // A lock held by a running process (this test's): refused at once, naming the lock to delete; the file is untouched.
+    writeFileSync(lock, `${process.pid}\n`)
     const content = readFileSync(coldFile, 'utf8')
-    expectFailure(await add('held', link), 1, 'cold_file_locked', /is in use by another change \(.*\.lock exists, held by pid 999999\): wait for it to finish; if no ipid is running, delete .*\.lock/)
+    expectFailure(await add('held', link), 1, 'cold_file_locked', new RegExp(`is in use by another change \\(.*\\.lock exists, held by pid ${process.pid}\\): wait for it to finish; if no ipid is running, delete .*\\.lock`))
     expect(readFileSync(coldFile, 'utf8')).toBe(content)
-    rmSync(lock)
+    // A lock left behind by a killed ipid (its pid no longer runs) is taken over by the next change.
+    writeFileSync(lock, `${spawnSync(process.execPath, ['-e', '']).pid}\n`)
     // Two at once, one of them through a symbolic link to the file: each publishes or stops at the lock.
     const both = await Promise.all([add('one', coldFile), add('two', link)])
     for (const run of both) if (run.code !== 0) expectFailure(run, 1, 'cold_file_locked', /is in use by another change/)

@@ -9,17 +9,8 @@ import { fields } from '../output.ts'
 import { adminOf, common, examples, run } from './shared.ts'
 import type { Command } from 'commander'
 import type { Problem } from '../api.ts'
+import type { PeerSession } from '../../auth/registry.ts'
 import type { CommonFlags } from './shared.ts'
-
-export interface AuthenticatedPeer {
-  peerId: string
-  did: string
-  keyId: string
-  versionId: string
-  source?: string
-  verifiedAt?: string
-  expiresAt?: string
-}
 
 /** A multiaddr (`/ip4/…/p2p/…`) or a PeerId. */
 const ADDRESS_RE = /^\/[a-z0-9]/
@@ -37,7 +28,7 @@ export function register (program: Command): void {
       }
       const admin = await adminOf(flags)
       const answer = await out.spin(`authenticating ${address}…`, async () =>
-        admin.send<{ ok?: boolean, peer?: AuthenticatedPeer } & Problem>('POST', '/peers/auth', { address, ...(flags.as === undefined ? {} : { as: flags.as }) }, CHANGE_TIMEOUT_MS))
+        admin.send<{ ok?: boolean, peer?: PeerSession } & Problem>('POST', '/peers/auth', { address, ...(flags.as === undefined ? {} : { as: flags.as }) }, CHANGE_TIMEOUT_MS))
       if (answer.status === 404 && answer.body?.reason === 'not_found') {
         throw new FailedError('didauth_unavailable', `DIDAuth is not available in the daemon at ${admin.target.url}: upgrade it to an ipidd with DIDAuth`)
       }

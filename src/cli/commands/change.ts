@@ -10,24 +10,12 @@ import { fields } from '../output.ts'
 import { passphraseFor } from './shared.ts'
 import type { AdminClient } from '../api.ts'
 import type { Output, Style } from '../output.ts'
-import type { CommonFlags, Summary } from './shared.ts'
+import type { ChangeResult } from '../../identity/identities.ts'
+import type { IdentityDetail } from '../../http/admin.ts'
+import type { CommonFlags } from './shared.ts'
 
 export interface ChangeFlags extends CommonFlags {
   updateKey?: string
-}
-
-export interface IdentityDetail extends Summary {
-  prerotation: boolean
-  updateKeys: 'daemon' | 'cold'
-  coldSigner?: string
-  keys: Array<{ fragment: string, publicKeyMultibase: string, purposes: string[] }>
-  services: Array<{ fragment: string, type: string | string[], serviceEndpoint: unknown }>
-}
-
-export interface ChangeResult extends Summary {
-  previousVersionId: string
-  added: string[]
-  removed: string[]
 }
 
 export const enc = encodeURIComponent

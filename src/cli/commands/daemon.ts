@@ -3,7 +3,7 @@
  * file < `IPIDD_*` < these flags (src/config.ts). Prints what it is and where it listens; logs go to stderr.
  */
 import { existsSync } from 'node:fs'
-import { InvalidArgumentError } from 'commander'
+import { MAX_SCRYPT_LOG_N, MIN_SCRYPT_LOG_N } from '../../shared-constants.ts'
 import { VERSION } from '../../version.ts'
 import { EXIT_FAILED, EXIT_OK, UsageError } from '../errors.ts'
 import { common, examples, multiaddrs, run } from './shared.ts'
@@ -17,39 +17,28 @@ import type { CommonFlags } from './shared.ts'
  */
 export const TEST_SCRYPT_ENV = 'IPIDD_TEST_SCRYPT_LOG_N'
 
+/** The flags as given: numbers and lists are parsed in `runDaemon`, by the configuration's own parsers. */
 interface DaemonFlags extends CommonFlags {
   config?: string
   httpHost?: string
-  httpPort?: number
+  httpPort?: string
   logLevel?: string
+  /** Each --listen / --announce given, in order; each may hold several, separated by commas or blanks. */
   listen?: string[]
   announce?: string[]
   bootstrap?: string[]
   network?: string
   kuboUrl?: string
   cacheUrl?: string
-  cacheMax?: number
+  cacheMax?: string
   keepResolved?: boolean
   authIdentity?: string
   authAuto?: boolean
   requirePeerProof?: boolean
 }
 
-/** The keystore's bounds (src/identity/keystore.ts), repeated so that starting the CLI does not load the keystore. */
-export const MIN_SCRYPT_LOG_N = 12
-export const MAX_SCRYPT_LOG_N = 20
-
-// The flag parsers of src/config.ts, repeated so that every other command does not load the configuration code.
-const list = (value: string): string[] => value.split(/[\s,]+/).filter(v => v !== '')
-const collect = (value: string, previous: string[] = []): string[] => [...previous, ...list(value)]
-const port = (value: string): number => {
-  if (!/^\d{1,5}$/.test(value) || Number(value) > 65535) throw new InvalidArgumentError(`--http-port: "${value}" is not a port number`)
-  return Number(value)
-}
-const count = (value: string): number => {
-  if (!/^\d{1,12}$/.test(value)) throw new InvalidArgumentError(`--cache-max: "${value}" is not a whole number`)
-  return Number(value)
-}
+/** A repeatable option: every value given, in order (split into a list by `runDaemon`). */
+const repeated = (value: string, previous: string[] = []): string[] => [...previous, value]
 
 export function register (program: Command): void {
   const command = program.command('daemon')
@@ -57,15 +46,15 @@ export function register (program: Command): void {
     .option('--data-dir <dir>', 'data directory (default ~/.ipidd, or $IPIDD_DATA)')
     .option('--config <file>', 'JSON config file (default <data-dir>/config.json when present)')
     .option('--http-host <host>', 'HTTP listen address (default 127.0.0.1)')
-    .option('--http-port <port>', 'HTTP port (default 8080; 0 picks a free one)', port)
+    .option('--http-port <port>', 'HTTP port (default 8080; 0 picks a free one)')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default info)')
-    .option('--listen <multiaddr>', 'libp2p listen address, repeatable (default /ip4/0.0.0.0/tcp/4001)', collect)
-    .option('--announce <multiaddr>', 'address to announce instead of the listen addresses, repeatable', collect)
+    .option('--listen <multiaddr>', 'libp2p listen address, repeatable (default /ip4/0.0.0.0/tcp/4001)', repeated)
+    .option('--announce <multiaddr>', 'address to announce instead of the listen addresses, repeatable', repeated)
     .option('--bootstrap <multiaddr>', 'peer to connect to at start (with /p2p/<id>), repeatable', multiaddrs)
     .option('--network <profile>', 'local (default: dial only --bootstrap peers) or public (join the public IPFS network)')
     .option('--kubo-url <url>', 'use a Kubo node over its RPC API instead of the embedded node')
     .option('--cache-url <url>', 'cache store: sqlite:<file>, redis://…, postgres://… (default SQLite in the data directory)')
-    .option('--cache-max <n>', 'most identities the cache holds; own and pinned ones are never evicted (default 100000)', count)
+    .option('--cache-max <n>', 'most identities the cache holds; own and pinned ones are never evicted (default 100000)')
     .option('--keep-resolved', 'the keeper republishes every identity resolved in the last day, not only own and pinned ones')
     .option('--auth-identity <name>', 'DIDAuth: the identity this daemon proves itself as (default: its only identity)')
     .option('--auth-auto', 'DIDAuth: authenticate every peer that connects')
@@ -84,26 +73,29 @@ export function register (program: Command): void {
 }
 
 async function runDaemon (flags: DaemonFlags, json: boolean): Promise<void> {
-  const [{ loadConfig }, { startDaemon }, { createAccessLogger, createLogger }] = await Promise.all([
+  const [{ list, loadConfig, parseCount, parsePort }, { startDaemon }, { createAccessLogger, createLogger }] = await Promise.all([
     import('../../config.ts'), import('../../daemon.ts'), import('../../log.ts')
   ])
+  // Numbers and lists by the configuration's own parsers: a malformed one is a ConfigError naming the flag
+  // (a usage error, exit 2), thrown before anything starts.
+  const listOf = (values: string[]): string[] => values.flatMap(list)
   const input: ConfigInput = {
     ...(flags.dataDir === undefined ? {} : { dataDir: flags.dataDir }),
     ...(flags.logLevel === undefined ? {} : { logLevel: flags.logLevel }),
     http: {
       ...(flags.httpHost === undefined ? {} : { host: flags.httpHost }),
-      ...(flags.httpPort === undefined ? {} : { port: flags.httpPort })
+      ...(flags.httpPort === undefined ? {} : { port: parsePort(flags.httpPort, '--http-port') })
     },
     ipfs: {
-      ...(flags.listen === undefined ? {} : { listen: flags.listen }),
-      ...(flags.announce === undefined ? {} : { announce: flags.announce }),
+      ...(flags.listen === undefined ? {} : { listen: listOf(flags.listen) }),
+      ...(flags.announce === undefined ? {} : { announce: listOf(flags.announce) }),
       ...(flags.bootstrap === undefined ? {} : { bootstrap: flags.bootstrap }),
       ...(flags.network === undefined ? {} : { network: flags.network }),
       ...(flags.kuboUrl === undefined ? {} : { backend: 'kubo', kuboUrl: flags.kuboUrl })
     },
     cache: {
       ...(flags.cacheUrl === undefined ? {} : { url: flags.cacheUrl }),
-      ...(flags.cacheMax === undefined ? {} : { maxIdentities: flags.cacheMax }),
+      ...(flags.cacheMax === undefined ? {} : { maxIdentities: parseCount(flags.cacheMax, '--cache-max') }),
       ...(flags.keepResolved === true ? { keepResolved: true } : {})
     },
     auth: {

@@ -1,4 +1,5 @@
 /** `ipid init`, `ipid ls`, `ipid show`, `ipid deactivate`: the identities a daemon holds. */
+import { IDENTITY_NAME_RE } from '../../shared-constants.ts'
 import { CHANGE_TIMEOUT_MS } from '../api.ts'
 import { FailedError, UsageError } from '../errors.ts'
 import { fields, table } from '../output.ts'
@@ -8,11 +9,11 @@ import { resolveThrough } from './resolve.ts'
 import { adminOf, common, examples, identityName, oneName, passphraseFor, run, updateKeyOption } from './shared.ts'
 import type { Command } from 'commander'
 import type { ChangeFlags } from './change.ts'
-import type { CommonFlags, Summary } from './shared.ts'
+import type { IdentitySummary } from '../../identity/identities.ts'
+import type { CommonFlags } from './shared.ts'
 
 /** The name `ipid init` gives when none is given. */
 export const DEFAULT_IDENTITY_NAME = 'default'
-export const NAME_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/
 
 export function register (program: Command): void {
   examples(common(program.command('init'), { passphrase: true })
@@ -20,14 +21,14 @@ export function register (program: Command): void {
     .option('-n, --name <name>', `its name on this daemon: lowercase letters, digits, - and _ (default "${DEFAULT_IDENTITY_NAME}")`)
     .action(run<CommonFlags & { name?: string }>(async ({ flags, out }) => {
       const name = flags.name ?? DEFAULT_IDENTITY_NAME
-      if (!NAME_RE.test(name)) throw new UsageError('bad_name', `"${name}" is not a valid name: use 1–63 lowercase letters, digits, - or _, starting with a letter or digit`)
+      if (!IDENTITY_NAME_RE.test(name)) throw new UsageError('bad_name', `"${name}" is not a valid name: use 1–63 lowercase letters, digits, - or _, starting with a letter or digit`)
       const admin = await adminOf(flags)
       // Reachable, the token right, the name free: all checked before a passphrase is chosen.
-      const { identities } = await admin.get<{ identities: Summary[] }>('/identities')
+      const { identities } = await admin.get<{ identities: IdentitySummary[] }>('/identities')
       if (identities.some(i => i.name === name)) throw new FailedError('exists', `an identity named "${name}" already exists (${identities.find(i => i.name === name)!.did}): choose another --name`)
       const passphrase = await passphraseFor(flags, name, true)
       const created = await out.spin(`creating ${name} and publishing its first version…`, async () =>
-        admin.call<Summary>('POST', '/identities', { name, passphrase }, CHANGE_TIMEOUT_MS))
+        admin.call<IdentitySummary>('POST', '/identities', { name, passphrase }, CHANGE_TIMEOUT_MS))
       out.result(created, style => [
         `${style.green('✓')} created ${style.bold(created.name)}`,
         ...fields([['DID', style.bold(created.did)], ['version', `${created.version}  ${created.versionId}`]], style),
@@ -45,7 +46,7 @@ export function register (program: Command): void {
     .description('list the identities this daemon holds')
     .action(run<CommonFlags>(async ({ flags, out }) => {
       const admin = await adminOf(flags)
-      const list = await admin.get<{ identities: Summary[] }>('/identities')
+      const list = await admin.get<{ identities: IdentitySummary[] }>('/identities')
       out.result(list, style => list.identities.length === 0
         ? 'no identities yet: create one with `ipid init`'
         : table(['NAME', 'VERSION', 'STATE', 'DID'], list.identities.map(i => [

@@ -12,7 +12,8 @@ import { applyChange, changeLines, changeable, detailOf, enc } from './change.ts
 import { adminOf, common, examples, identityName, oneName, passphraseFor, run, updateKeyOption } from './shared.ts'
 import type { Command } from 'commander'
 import type { ChangeFlags } from './change.ts'
-import type { CommonFlags, Summary } from './shared.ts'
+import type { IdentitySummary } from '../../identity/identities.ts'
+import type { CommonFlags } from './shared.ts'
 
 /** `--purpose` values and the verification relationships they stand for. */
 export const PURPOSES: Readonly<Record<string, string>> = { authentication: 'authentication', assertion: 'assertionMethod' }
@@ -114,7 +115,7 @@ export function register (program: Command): void {
       const admin = await adminOf(flags)
       const subject = flags.name ?? String((backup.identity as { name?: unknown } | undefined)?.name ?? 'the backup')
       const passphrase = await passphraseFor(flags, subject)
-      const restored = await out.spin('restoring…', async () => admin.call<Summary>('POST', '/backups', { backup, passphrase, ...(flags.name === undefined ? {} : { name: flags.name }) }, CHANGE_TIMEOUT_MS))
+      const restored = await out.spin('restoring…', async () => admin.call<IdentitySummary>('POST', '/backups', { backup, passphrase, ...(flags.name === undefined ? {} : { name: flags.name }) }, CHANGE_TIMEOUT_MS))
       // A backup older than what the network holds must not be changed from: its next version would fork the history.
       const { resolveThrough } = await import('./resolve.ts')
       const current = await resolveThrough(admin.target, restored.did, {}).catch(() => undefined)

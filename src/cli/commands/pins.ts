@@ -1,34 +1,21 @@
 /** `ipid pin`, `ipid unpin`, `ipid pins`: identities this daemon keeps alive for others. */
-import { UsageError } from '../errors.ts'
+import { problemError } from '../api.ts'
 import { table } from '../output.ts'
-import { adminOf, common, examples, run } from './shared.ts'
+import { adminOf, checkDid, common, examples, run } from './shared.ts'
 import type { Command } from 'commander'
 import type { CommonFlags } from './shared.ts'
 
 interface Pin { did: string, kind: 'own' | 'pinned' }
-
-/** The DID, checked before the daemon is asked: a malformed one is a usage error. */
-async function checkedDid (did: string): Promise<string> {
-  const { parseDid } = await import('../../did/identifier.ts')
-  try {
-    return parseDid(did).did
-  } catch (err) {
-    throw new UsageError((err as { reason?: string }).reason ?? 'invalid_did', `"${did}" is not a did:ipid DID (${(err as Error).message}): give one such as did:ipid:k51qzi5uqu5dl…`)
-  }
-}
 
 export function register (program: Command): void {
   examples(common(program.command('pin'))
     .description('keep an identity alive: this daemon fetches it now, holds it, and republishes its record while its owner is offline')
     .argument('<did>', 'the DID, in any spelling')
     .action(run<CommonFlags>(async ({ args, flags, out }) => {
-      const did = await checkedDid(args[0]!)
+      const did = await checkDid(args[0]!)
       const admin = await adminOf(flags)
       const answer = await out.spin(`pinning ${did}…`, async () => admin.send<Pin>('PUT', `/pins/${encodeURIComponent(did)}`))
-      if (answer.status !== 200 && answer.status !== 201) {
-        const { problemError } = await import('../api.ts')
-        throw problemError(answer.status, answer.body as never, admin.target)
-      }
+      if (answer.status !== 200 && answer.status !== 201) throw problemError(answer.status, answer.body as never, admin.target)
       const pin = answer.body
       out.result({ ...pin, newlyPinned: answer.status === 201 }, style => pin.kind === 'own'
         ? `${style.green('✓')} ${pin.did} is held by this daemon: always kept`
@@ -39,7 +26,7 @@ export function register (program: Command): void {
     .description('stop keeping an identity (it stays cached while there is room)')
     .argument('<did>', 'the DID, in any spelling')
     .action(run<CommonFlags>(async ({ args, flags, out }) => {
-      const did = await checkedDid(args[0]!)
+      const did = await checkDid(args[0]!)
       const admin = await adminOf(flags)
       await admin.call('DELETE', `/pins/${encodeURIComponent(did)}`)
       out.result({ did, pinned: false }, style => `${style.green('✓')} ${did} unpinned`)

@@ -6,10 +6,11 @@
  */
 import { existsSync } from 'node:fs'
 import { Option } from 'commander'
+import { dataDirOf } from '../../shared-constants.ts'
 import { request } from '../api.ts'
 import { EXIT_FAILED, EXIT_USAGE, CliError, FailedError, UnreachableError, UsageError, oneLine } from '../errors.ts'
 import { fields } from '../output.ts'
-import { common, examples, multiaddrs, run, targetOf } from './shared.ts'
+import { checkDid, common, examples, multiaddrs, run, targetOf } from './shared.ts'
 import type { Command } from 'commander'
 import type { Target } from '../api.ts'
 import type { Output, Style } from '../output.ts'
@@ -90,16 +91,6 @@ function standaloneOptions (command: Command): Command {
   return command.addOption(new Option('--bootstrap <multiaddr>', 'do not use a daemon: resolve with a short-lived node that dials this peer (repeatable)').argParser(multiaddrs))
 }
 
-/** The DID, checked here: a malformed one is a usage error, found without any network. */
-async function checkDid (did: string): Promise<string> {
-  const { parseDid } = await import('../../did/identifier.ts')
-  try {
-    return parseDid(did).did
-  } catch (err) {
-    throw new UsageError((err as { reason?: string }).reason ?? 'invalid_did', `"${did}" is not a did:ipid DID (${(err as Error).message}): give one such as did:ipid:k51qzi5uqu5dl…`)
-  }
-}
-
 type StandaloneResolver = () => Promise<{ resolve: (did: string, options?: Record<string, unknown>) => Promise<DidResolutionResult>, history: (did: string) => Promise<{ result: DidResolutionResult, entries: HistoryEntry[] }> }>
 
 /**
@@ -121,7 +112,6 @@ async function lookUp<T> (flags: ResolveFlags, out: Output, doing: string, viaDa
 
 async function withTemporaryNode<T> (flags: ResolveFlags, out: Output, doing: string, viaNode: (resolver: StandaloneResolver) => Promise<T>, why?: string): Promise<{ result: T, via: string }> {
   const { loadConfig } = await import('../../config.ts')
-  const { dataDirOf } = await import('../api.ts')
   const config = loadConfig({ flags: { dataDir: dataDirOf(flags.dataDir) }, fileExists: existsSync })
   const bootstrap = flags.bootstrap ?? config.ipfs.bootstrap
   if (bootstrap.length === 0 && config.ipfs.network === 'local') {

@@ -11,6 +11,7 @@ import { Output } from '../output.ts'
 import { getPassphrase } from '../prompt.ts'
 import type { Command } from 'commander'
 import type { Target } from '../api.ts'
+import type { IdentitySummary } from '../../identity/identities.ts'
 import type * as Multiaddrs from '@multiformats/multiaddr'
 
 export interface CommonFlags {
@@ -100,18 +101,10 @@ export async function targetOf (flags: CommonFlags): Promise<Target> {
   return findDaemon({ ...(flags.api === undefined ? {} : { api: flags.api }), ...(flags.dataDir === undefined ? {} : { dataDir: flags.dataDir }) })
 }
 
-export interface Summary {
-  name: string
-  did: string
-  versionId: string
-  version: number
-  deactivated: boolean
-}
-
 /** The identity a command acts on: the one named, else the only one held. */
 export async function identityName (admin: AdminClient, given: string | undefined, command: string): Promise<string> {
   if (given !== undefined) return given
-  const { identities } = await admin.get<{ identities: Summary[] }>('/identities')
+  const { identities } = await admin.get<{ identities: IdentitySummary[] }>('/identities')
   if (identities.length === 1) return identities[0]!.name
   if (identities.length === 0) throw new CliError(EXIT_FAILED, 'no_identity', 'this daemon holds no identity yet: create one with `ipid init`')
   throw new UsageError('name_needed', `this daemon holds ${identities.length} identities (${identities.map(i => i.name).join(', ')}): name one, e.g. \`ipid ${command} ${identities[0]!.name}\``)
@@ -123,6 +116,16 @@ export function oneName (positional: string | undefined, option: string | undefi
     throw new UsageError('two_names', `two identity names given ("${positional}" and --name "${option}"): give one`)
   }
   return positional ?? option
+}
+
+/** A DID checked before the daemon or the network is asked: a malformed one is a usage error (exit 2). */
+export async function checkDid (did: string): Promise<string> {
+  const { parseDid } = await import('../../did/identifier.ts')
+  try {
+    return parseDid(did).did
+  } catch (err) {
+    throw new UsageError((err as { reason?: string }).reason ?? 'invalid_did', `"${did}" is not a did:ipid DID (${(err as Error).message}): give one such as did:ipid:k51qzi5uqu5dl…`)
+  }
 }
 
 export async function passphraseFor (flags: CommonFlags, subject: string, create = false): Promise<string> {
