@@ -4,11 +4,10 @@
  * and access logs, one error handler answering RFC 9457 problem documents, server timeouts against slow
  * clients, optional TLS, and a readiness probe. Every limit is a named constant in `DEFAULT_HTTP_LIMITS`.
  *
- * Order in the app: securityHeaders → requestIds → publicCors → urlLimit → rateLimit (not for the probes
- * `/healthz`, `/readyz`) → routes (each with its own body parser, `/admin` included) → notFound → problemErrors.
- * The app runs the first five as one middleware, `publicFront`, which also answers warm resolution itself (the
- * hot route). The server comes from `createHttpServer`, which applies the timeouts and answers what the HTTP
- * parser refuses.
+ * Order in the app: `publicFront` (security headers → request id and access line → CORS → URL limit → rate
+ * limit, not for the probes `/healthz`, `/readyz`; it also answers warm resolution itself, the hot route) →
+ * routes (each with its own body parser, `/admin` included) → notFound → problemErrors. The server comes from
+ * `createHttpServer`, which applies the timeouts and answers what the HTTP parser refuses.
  */
 import { randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
@@ -153,8 +152,6 @@ const clip = (text: string): string => text.length > MAX_DETAIL_CHARS ? `${text.
 /** A step of the public front: true when it answered the request itself (nothing further may run). */
 export type FrontStep = (req: Request, res: Response) => boolean
 
-const asMiddleware = (step: FrontStep): RequestHandler => (req, res, next) => { if (!step(req, res)) next() }
-
 /** Headers for a JSON API that browsers may read from any origin but must never render, frame or sniff. */
 export const SECURITY_HEADERS: ReadonlyArray<readonly [string, string]> = [
   ['X-Content-Type-Options', 'nosniff'],
@@ -171,10 +168,6 @@ function securityStep (): FrontStep {
     if (req.secure) res.setHeader('Strict-Transport-Security', `max-age=${HSTS_MAX_AGE_S}`)
     return false
   }
-}
-
-export function securityHeaders (): RequestHandler {
-  return asMiddleware(securityStep())
 }
 
 /** Whether a path is under a prefix, at a segment boundary and in any case (Express matches routes case-insensitively unless told otherwise, so `/ADMIN` reaches the admin router too). */
@@ -202,10 +195,6 @@ export const CORS_READ_HEADERS: ReadonlyArray<readonly [string, string]> = [
   ['Access-Control-Allow-Origin', '*'],
   ['Access-Control-Expose-Headers', 'Retry-After, X-Request-Id']
 ]
-
-export function publicCors (options: PublicCorsOptions = {}): RequestHandler {
-  return asMiddleware(corsStep(options))
-}
 
 function corsStep (options: PublicCorsOptions): FrontStep {
   const skipped = [ADMIN_PATH_PREFIX, ...(options.ownPolicyPrefixes ?? [])]
@@ -251,21 +240,11 @@ export function clientKey (address: string): string {
   return `${prefix.join(':')}::/64`
 }
 
-export type RateLimiter = RequestHandler & {
-  /** How many clients are tracked now (never more than `maxClients`). */
-  trackedClients: () => number
-}
-
 /**
  * A token bucket per client: `burst` tokens, refilled at `requestsPerWindow` per `windowMs`. A request without a
  * token is answered 429 with `Retry-After` (seconds until one token is back). Memory is bounded: at most
  * `maxClients` buckets, the least recently seen dropped first (a dropped client starts again with a full bucket).
  */
-export function rateLimit (limits: Pick<HttpLimits, 'rateLimit' | 'trustProxy'>, clock: Clock = systemClock): RateLimiter {
-  const { step, trackedClients } = rateLimitStep(limits, clock)
-  return Object.assign(asMiddleware(step), { trackedClients })
-}
-
 interface RateLimitParts {
   step: FrontStep
   /** Takes a token for the request's client: undefined when there was one, else the seconds until one is back. */
@@ -315,10 +294,6 @@ function rateLimitStep (limits: Pick<HttpLimits, 'rateLimit' | 'trustProxy'>, cl
 }
 
 /** 414 for URLs longer than the limit, 400 for a path that is not validly percent-encoded UTF-8. */
-export function urlLimit (limits: Pick<HttpLimits, 'maxUrlBytes'>, options: { ownDecodingPrefixes?: readonly string[] } = {}): RequestHandler {
-  return asMiddleware(urlStep(limits, options))
-}
-
 function urlStep (limits: Pick<HttpLimits, 'maxUrlBytes'>, options: { ownDecodingPrefixes?: readonly string[] }): FrontStep {
   return (req, res) => {
     if (Buffer.byteLength(req.originalUrl, 'latin1') > limits.maxUrlBytes) {
@@ -342,29 +317,19 @@ interface RequestLocals {
   log: Logger
 }
 
-/** What `requestIds` leaves on `res.locals`: plain fields, set once per request (no getters: this is hot). */
+/** What the request-id step leaves on `res.locals`: plain fields, set once per request (no getters: this is hot). */
 interface RequestIdLocals {
   requestId?: string
   requestLogger?: Logger
   requestLog?: Logger
 }
 
-/** The request's id and child logger (made on first use), set by `requestIds`. */
+/** The request's id and child logger (made on first use), set by the front. */
 export function requestContext (res: Response): RequestLocals | undefined {
   const locals = res.locals as RequestIdLocals
   if (locals.requestId === undefined || locals.requestLogger === undefined) return undefined
   locals.requestLog ??= locals.requestLogger.child({ reqId: locals.requestId })
   return { requestId: locals.requestId, log: locals.requestLog }
-}
-
-/**
- * Gives each request an id (the client's `X-Request-Id` when it is a short token, a random UUID otherwise),
- * echoed in `X-Request-Id`, and a child logger on demand (`requestContext`); logs one line per request when it
- * ends: method, path (query option names only, never values), status, duration. Headers and bodies are never
- * logged. Runs on every request, so it allocates little: one line object, one listener.
- */
-export function requestIds (logger: Logger, accessLogger: Logger = logger): RequestHandler {
-  return asMiddleware(requestIdStep(logger, accessLogger))
 }
 
 /** The id a request is known by: the client's `X-Request-Id` when it is a short token, a random UUID otherwise. */
@@ -423,6 +388,11 @@ function logWhenClosed (req: Request, res: Response, accessLogger: Logger, reque
   })
 }
 
+/**
+ * Gives each request an id, echoed in `X-Request-Id`, and a child logger on demand (`requestContext`); logs one
+ * line when it ends: method, path (query option names only, never values), status, duration. Headers and bodies
+ * are never logged.
+ */
 function requestIdStep (logger: Logger, accessLogger: Logger): FrontStep {
   return (req, res) => {
     const requestId = requestIdOf(req)
@@ -451,7 +421,7 @@ export interface PublicFrontOptions {
   logger?: Logger
   accessLogger?: Logger
   cors?: PublicCorsOptions
-  /** Path prefixes whose routers answer bad percent-encoding themselves (see `urlLimit`). */
+  /** Path prefixes whose routers answer bad percent-encoding themselves (414 and 400 otherwise). */
   ownDecodingPrefixes?: readonly string[]
   /** Exact paths outside the rate limit (the probes: a flood must not get a healthy daemon restarted). */
   unlimitedPaths?: readonly string[]
@@ -459,15 +429,20 @@ export interface PublicFrontOptions {
 }
 
 /**
- * securityHeaders → requestIds → publicCors → urlLimit → rateLimit (except `unlimitedPaths`) as one middleware:
- * the same steps as the separate middlewares, in the same order, without an express layer each.
+ * Security headers → request id → CORS → URL limit → rate limit (except `unlimitedPaths`), as steps of one
+ * middleware rather than an express layer each.
  *
  * A request the hot route accepts (a short public GET, so the CORS and URL steps have nothing to refuse) takes
  * its rate-limit token first and is then answered by the hot route with the same headers the steps would have
  * set, written at once with the answer, and its access line written when the answer is: no per-header
  * `setHeader`, no listener per request. Refused by the rate limit, it goes through the steps like any other.
  */
-export function publicFront (options: PublicFrontOptions): RequestHandler {
+export type PublicFront = RequestHandler & {
+  /** How many clients the rate limit tracks now (never more than `maxClients`). */
+  trackedClients: () => number
+}
+
+export function publicFront (options: PublicFrontOptions): PublicFront {
   const clock = options.clock ?? systemClock
   const { logger, hot } = options
   const accessLogger = options.accessLogger ?? logger
@@ -503,7 +478,7 @@ export function publicFront (options: PublicFrontOptions): RequestHandler {
     })
   }
 
-  return (req, res, next) => {
+  const front: RequestHandler = (req, res, next) => {
     const matched = hot !== undefined && req.originalUrl.length <= maxUrlBytes ? hot.match(req) : undefined
     if (hot !== undefined && matched !== undefined) {
       const retryAfterS = rate.take(req)
@@ -520,6 +495,7 @@ export function publicFront (options: PublicFrontOptions): RequestHandler {
     if (rate.step(req, res)) return
     next()
   }
+  return Object.assign(front, { trackedClients: rate.trackedClients })
 }
 
 /** 404 problem for anything no route answered. */

@@ -17,10 +17,10 @@ import express from 'express'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createLogger } from '../../src/log.ts'
 import {
-  DEFAULT_HTTP_LIMITS, HttpServerError, PROBLEM_MEDIA_TYPE, clientKey, createHttpServer, notFound, problemErrors, publicCors,
-  rateLimit, readiness, requestIds, securityHeaders, sendProblem, urlLimit
+  DEFAULT_HTTP_LIMITS, HttpServerError, PROBLEM_MEDIA_TYPE, clientKey, createHttpServer, notFound, problemErrors, publicFront,
+  readiness, sendProblem
 } from '../../src/http/protect.ts'
-import type { HttpLimits, RateLimiter, ReadinessCheck } from '../../src/http/protect.ts'
+import type { HttpLimits, PublicFront, ReadinessCheck } from '../../src/http/protect.ts'
 import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { prng } from '../helpers/prng.ts'
@@ -46,7 +46,7 @@ interface Harness {
   server: Server
   url: string
   port: number
-  limiter: RateLimiter
+  limiter: PublicFront
   logs: string[]
   setNow: (ms: number) => void
   advance: (ms: number) => void
@@ -58,7 +58,6 @@ async function startHarness (limits: HttpLimits, tls?: { tlsCertFile: string, tl
   const logs: string[] = []
   const logger = createLogger('info', new Writable({ write (chunk, _enc, done) { logs.push(String(chunk)); done() } }))
   let nowMs = 1_000_000
-  const limiter = rateLimit(limits, () => nowMs)
   const checks: Harness['checks'] = { a: 'ok', b: 'ok' }
   const behave = (which: 'a' | 'b') => async (signal: AbortSignal): Promise<void> => {
     if (checks[which] === 'fail') throw new Error('redis://admin:pw@10.0.0.7:6379 refused the connection')
@@ -66,12 +65,12 @@ async function startHarness (limits: HttpLimits, tls?: { tlsCertFile: string, tl
   }
   const readinessChecks: ReadinessCheck[] = [{ name: 'a', check: behave('a') }, { name: 'b', check: behave('b') }]
 
-  const app = express() // x-powered-by left on: securityHeaders must remove it
+  const app = express() // x-powered-by left on: the front must remove it
   app.set('trust proxy', limits.trustProxy)
-  // The order recommended for src/http/app.ts: probes are exempt from the rate limit.
-  app.use(securityHeaders(), requestIds(logger), publicCors({ ownPolicyPrefixes: ['/routing/v1'] }), urlLimit(limits))
-  app.get('/readyz', readiness(readinessChecks, 200))
+  // The front as src/http/app.ts mounts it: probes are exempt from the rate limit.
+  const limiter = publicFront({ limits, clock: () => nowMs, logger, cors: { ownPolicyPrefixes: ['/routing/v1'] }, unlimitedPaths: ['/readyz'] })
   app.use(limiter)
+  app.get('/readyz', readiness(readinessChecks, 200))
   app.get('/1.0/identifiers/:did', (req, res) => {
     const unknown = Object.keys(req.query).filter(key => !KNOWN_OPTIONS.has(key))
     if (unknown.length > 0) {
@@ -330,7 +329,7 @@ describe('URL limits', () => {
     }
   })
 
-  it('turns the URIError of a route parameter into a 400 problem even without urlLimit', async () => {
+  it('turns the URIError of a route parameter into a 400 problem even without the front', async () => {
     const app = express()
     app.get('/p/:x', (req, res) => { res.json({ x: req.params.x }) })
     app.use(problemErrors())
