@@ -12,9 +12,8 @@ import { DIDAUTH_PROTOCOL } from '../../src/auth/messages.ts'
 import { DidAuthService } from '../../src/auth/service.ts'
 import { Metrics } from '../../src/metrics.ts'
 import { Resolver } from '../../src/resolver/resolver.ts'
-import type { DidAuthLimits } from '../../src/auth/limits.ts'
 import type { DidAuthSigner } from '../../src/auth/proof.ts'
-import type { DidAuthResolver } from '../../src/auth/service.ts'
+import type { DidAuthResolver, DidAuthServiceInit } from '../../src/auth/service.ts'
 import type { DidDocument, VerificationRelationship } from '../../src/did/document.ts'
 import type { EmbeddedNode } from '../../src/ipfs/helia.ts'
 import type { Logger } from '../../src/log.ts'
@@ -56,18 +55,13 @@ export interface AuthStack {
   stop: () => Promise<void>
 }
 
-export interface AuthStackOptions {
+/** The service's own options, passed through as they are. */
+type ServiceOptions = Pick<DidAuthServiceInit, 'requirePeerProof' | 'autoAuthenticate' | 'limits' | 'maxConcurrentOutbound' | 'stepTimeoutMs' | 'sessionLifetimeMs' | 'sessionPruneIntervalMs' | 'logger'>
+
+export interface AuthStackOptions extends ServiceOptions {
   clock: TestClock
   /** The identity proved by default; more can be added to `signers` later and used with `as`. */
   signer?: DidAuthSigner
-  requirePeerProof?: boolean
-  autoAuthenticate?: boolean
-  limits?: Partial<DidAuthLimits>
-  maxConcurrentOutbound?: number
-  stepTimeoutMs?: number
-  sessionLifetimeMs?: number
-  sessionPruneIntervalMs?: number
-  logger?: Logger
   /** Another resolver than a fresh one over the node (e.g. one with a persistent cache). */
   resolver?: (node: EmbeddedNode) => DidAuthResolver & { stop?: () => void }
 }
