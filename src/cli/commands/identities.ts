@@ -6,7 +6,7 @@ import { fields, table } from '../output.ts'
 import { confirmByTyping } from '../prompt.ts'
 import { applyChange, changeLines, changeable, detailOf } from './change.ts'
 import { resolveThrough } from './resolve.ts'
-import { adminOf, common, examples, identityName, oneName, passphraseFor, run, updateKeyOption } from './shared.ts'
+import { adminOf, common, examples, namedIdentity, passphraseFor, run, updateKeyOption, withNameArgument } from './shared.ts'
 import type { Command } from 'commander'
 import type { ChangeFlags } from './change.ts'
 import type { IdentitySummary } from '../../identity/identities.ts'
@@ -54,14 +54,12 @@ export function register (program: Command): void {
         ]), style))
     })), ['ipid ls', 'ipid ls --json'])
 
-  examples(common(program.command('show'))
+  examples(withNameArgument(common(program.command('show')))
     .description('show an identity: its DID, version, keys, services and document')
-    .argument('[name]', 'the identity (default: the only one held)')
-    .option('-n, --name <name>', 'the identity, as an option')
     .option('--did', 'print the DID alone (for scripts: DID=$(ipid show alice --did))')
     .action(run<CommonFlags & { name?: string, did?: boolean }>(async ({ args, flags, out }) => {
       const admin = await adminOf(flags)
-      const name = await identityName(admin, oneName(args[0], flags.name), 'show')
+      const name = await namedIdentity(admin, args, flags, 'show')
       const detail = await detailOf(admin, name)
       if (flags.did === true) {
         out.result({ did: detail.did }, () => detail.did)
@@ -82,14 +80,12 @@ export function register (program: Command): void {
       ])
     })), ['ipid show', 'ipid show alice', 'ipid show alice --json', 'DID=$(ipid show alice --did)'])
 
-  examples(updateKeyOption(common(program.command('deactivate'), { passphrase: true }))
+  examples(withNameArgument(updateKeyOption(common(program.command('deactivate'), { passphrase: true })))
     .description('deactivate an identity for good: its DID stops resolving to any key (this cannot be undone)')
-    .argument('[name]', 'the identity (default: the only one held)')
-    .option('-n, --name <name>', 'the identity, as an option')
     .option('-y, --yes', 'do not ask for confirmation (scripts)')
     .action(run<ChangeFlags & { name?: string, yes?: boolean }>(async ({ args, flags, out }) => {
       const admin = await adminOf(flags)
-      const name = await identityName(admin, oneName(args[0], flags.name), 'deactivate')
+      const name = await namedIdentity(admin, args, flags, 'deactivate')
       const detail = await changeable(admin, name, flags)
       if (flags.yes !== true) {
         const intro = [

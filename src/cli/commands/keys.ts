@@ -9,7 +9,7 @@ import { CHANGE_TIMEOUT_MS } from '../api.ts'
 import { FailedError, UsageError } from '../errors.ts'
 import { fields } from '../output.ts'
 import { applyChange, changeLines, changeable, detailOf, enc } from './change.ts'
-import { adminOf, common, examples, identityName, oneName, passphraseFor, run, updateKeyOption } from './shared.ts'
+import { adminOf, common, examples, identityName, namedIdentity, passphraseFor, run, updateKeyOption, withNameArgument } from './shared.ts'
 import type { Command } from 'commander'
 import type { ChangeFlags } from './change.ts'
 import type { IdentitySummary } from '../../identity/identities.ts'
@@ -30,14 +30,12 @@ export function register (program: Command): void {
     'ipid key rotate alice --update-key ./alice.update-keys.json'
   ], ['Each change publishes a new version and prints it; `ipid key <command> --help` tells more.'])
 
-  examples(updateKeyOption(common(key.command('rotate'), { passphrase: true }))
+  examples(withNameArgument(updateKeyOption(common(key.command('rotate'), { passphrase: true })))
     .description('replace a key by a new one with the same purposes (e.g. after losing a laptop)')
-    .argument('[name]', 'the identity (default: the only one held)')
-    .option('-n, --name <name>', 'the identity, as an option')
     .addOption(purposeOption('which key: the first one used for this (default authentication)'))
     .action(run<ChangeFlags & { name?: string, purpose?: string }>(async ({ args, flags, out }) => {
       const admin = await adminOf(flags)
-      const name = await identityName(admin, oneName(args[0], flags.name), 'key rotate')
+      const name = await namedIdentity(admin, args, flags, 'key rotate')
       const detail = await changeable(admin, name, flags)
       const purpose = PURPOSES[flags.purpose ?? 'authentication']!
       const result = await applyChange(admin, detail, flags, out, { method: 'POST', path: '/keys/rotate', body: { purpose }, doing: `rotating the ${flags.purpose ?? 'authentication'} key of ${name}` })
@@ -48,14 +46,12 @@ export function register (program: Command): void {
     'ipid key rotate alice --update-key ./alice.update-keys.json --json'
   ], ['Publishes a new version; resolvers see the new key at once, and the history keeps the old one.'])
 
-  examples(updateKeyOption(common(key.command('add'), { passphrase: true }))
+  examples(withNameArgument(updateKeyOption(common(key.command('add'), { passphrase: true })))
     .description('add a new key to the document')
-    .argument('[name]', 'the identity (default: the only one held)')
-    .option('-n, --name <name>', 'the identity, as an option')
     .addOption(new Option('--purpose <purpose>', 'what the key is for, repeatable (default both)').choices(Object.keys(PURPOSES)).argParser((v: string, prev: string[] = []) => [...prev, v]))
     .action(run<ChangeFlags & { name?: string, purpose?: string[] }>(async ({ args, flags, out }) => {
       const admin = await adminOf(flags)
-      const name = await identityName(admin, oneName(args[0], flags.name), 'key add')
+      const name = await namedIdentity(admin, args, flags, 'key add')
       const detail = await changeable(admin, name, flags)
       const purposes = flags.purpose === undefined ? undefined : [...new Set(flags.purpose.map(p => PURPOSES[p]!))]
       const result = await applyChange(admin, detail, flags, out, { method: 'POST', path: '/keys', body: purposes === undefined ? {} : { purposes }, doing: `adding a key to ${name}` })
@@ -128,14 +124,12 @@ export function register (program: Command): void {
       ])
     })), ['ipid keys import ./alice.backup.json', 'ipid keys import ./alice.backup.json --name alice2'])
 
-  examples(common(keys.command('cold'), { passphrase: true })
+  examples(withNameArgument(common(keys.command('cold'), { passphrase: true }))
     .description('move the update keys off the daemon into a file you keep offline; changes then need --update-key FILE')
-    .argument('[name]', 'the identity (default: the only one held)')
-    .option('-n, --name <name>', 'the identity, as an option')
     .option('-o, --out <file>', 'where to write them (default ./<name>.update-keys.json; created 0600)')
     .action(run<CommonFlags & { name?: string, out?: string }>(async ({ args, flags, out }) => {
       const admin = await adminOf(flags)
-      const name = await identityName(admin, oneName(args[0], flags.name), 'keys cold')
+      const name = await namedIdentity(admin, args, flags, 'keys cold')
       const file = resolve(flags.out ?? `${name}.update-keys.json`)
       const detail = await detailOf(admin, name)
       if (detail.deactivated) throw new FailedError('deactivated', `${name} is deactivated: it has no update keys any more`)

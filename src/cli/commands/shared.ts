@@ -110,6 +110,18 @@ export async function identityName (admin: AdminClient, given: string | undefine
   throw new UsageError('name_needed', `this daemon holds ${identities.length} identities (${identities.map(i => i.name).join(', ')}): name one, e.g. \`ipid ${command} ${identities[0]!.name}\``)
 }
 
+/** The identity a command acts on, as `[name]` or `--name` (see `namedIdentity`). */
+export function withNameArgument (command: Command): Command {
+  return command
+    .argument('[name]', 'the identity (default: the only one held)')
+    .option('-n, --name <name>', 'the identity, as an option')
+}
+
+/** The identity named by `withNameArgument`'s argument or option, else the only one held. */
+export async function namedIdentity (admin: AdminClient, args: ReadonlyArray<string | undefined>, flags: { name?: string }, command: string): Promise<string> {
+  return identityName(admin, oneName(args[0], flags.name), command)
+}
+
 /** Both spellings agree, or only one was given: `ipid show alice` and `ipid show --name alice`. */
 export function oneName (positional: string | undefined, option: string | undefined): string | undefined {
   if (positional !== undefined && option !== undefined && positional !== option) {
