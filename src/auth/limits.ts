@@ -54,6 +54,12 @@ export interface Permit {
 
 interface Bucket { tokens: number, atMs: number, inFlight: number, warned: boolean }
 
+/** A permit whose release frees its slot once, however often it is called. */
+function permit (free: () => void): Permit {
+  let released = false
+  return { release: () => { if (!released) { released = true; free() } } }
+}
+
 export class HandshakeLimiter {
   readonly limits: DidAuthLimits
   /** Outbound handshakes in flight at once (MAX_CONCURRENT_OUTBOUND_HANDSHAKES unless given). */
@@ -93,29 +99,17 @@ export class HandshakeLimiter {
     bucket.warned = false
     bucket.inFlight++
     this.inFlight++
-    let released = false
-    return {
-      release: () => {
-        if (released) return
-        released = true
-        bucket.inFlight--
-        this.inFlight--
-      }
-    }
+    return permit(() => {
+      bucket.inFlight--
+      this.inFlight--
+    })
   }
 
   /** A slot for a handshake we start: only the outbound budget applies, whatever comes in. */
   outbound (): Permit | { refused: 'busy' } {
     if (this.outFlight >= this.maxOutbound) return { refused: 'busy' }
     this.outFlight++
-    let released = false
-    return {
-      release: () => {
-        if (released) return
-        released = true
-        this.outFlight--
-      }
-    }
+    return permit(() => { this.outFlight-- })
   }
 
   private bucket (peer: string): Bucket {
