@@ -11,8 +11,12 @@ import { coreBenchmarks } from './core.ts'
 import { didauthBenchmarks } from './didauth.ts'
 import { httpBenchmarks } from './http.ts'
 import { networkBenchmarks } from './network.ts'
+import { setup as guardLoopback, teardown as loopbackVerdict } from '../test/helpers/loopback-guard-setup.ts'
 
+// Benchmarks send traffic to loopback only, like the tests: the same guard, in this process and the daemons it starts.
+guardLoopback()
 const sections = [await coreBenchmarks(), await networkBenchmarks(), await cacheBenchmarks(), await httpBenchmarks(), await didauthBenchmarks()]
+loopbackVerdict()
 const cpu = cpus()[0]?.model ?? 'unknown CPU'
 const header = [
   '# Benchmark results',

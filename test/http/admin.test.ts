@@ -1,13 +1,15 @@
 /**
  * The admin API over real parts: an embedded node on 127.0.0.1, Identities in a temporary data directory, a
  * ResolveCache over SQLite there, a Resolver and a Keeper (and a second node, holding an identity to pin), and the router mounted on an express app listening
- * on 127.0.0.1 (and, for the loopback check, on this machine's first non-loopback address, when it has one).
+ * on 127.0.0.1 (and, for the loopback check, inside a network namespace the test makes, its client in another:
+ * test/helpers/remote-client.ts).
  * Every answer is collected and, at the end, searched for the passphrases and every secret of the key files.
  */
 import { chmodSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
-import { networkInterfaces, tmpdir } from 'node:os'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
+import { createServer } from 'node:http'
 import express from 'express'
 import { base58btc } from 'multiformats/bases/base58'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -22,6 +24,8 @@ import { MIN_SCRYPT_LOG_N, openKey, readKeyFile } from '../../src/identity/keyst
 import { createEmbeddedNode } from '../../src/ipfs/helia.ts'
 import { createLogger } from '../../src/log.ts'
 import { Resolver } from '../../src/resolver/resolver.ts'
+import { CLIENT_ADDRESS } from '../helpers/netns.ts'
+import { remoteClient, remoteClientKind } from '../helpers/remote-client.ts'
 import type { AdminContext } from '../../src/http/admin.ts'
 import type { EmbeddedNode } from '../../src/ipfs/helia.ts'
 import type { Server } from 'node:http'
@@ -49,8 +53,8 @@ const logLines: string[] = []
 /** Every answer's headers and body, for the leak checks at the end. */
 const answers: Array<{ status: number, headers: Headers, text: string }> = []
 
-/** The first IPv4 address of this machine that is not loopback, if any. */
-const external = Object.values(networkInterfaces()).flat().find(i => i !== undefined && !i.internal && i.family === 'IPv4')?.address
+/** How the non-loopback client is made here: a real one in a network namespace, or an in-memory connection. */
+const remote = remoteClientKind()
 
 async function listen (app: express.Express, host: string): Promise<string> {
   const server = app.listen(0, host)
@@ -204,17 +208,38 @@ describe('admin API: access', () => {
     }
   })
 
-  it.skipIf(external === undefined)('answers 403 to a client on a non-loopback address, even with the token, unless allowRemote', async () => {
-    const base = await listen(appWith(ctx), external!)
-    const refused = await call('GET', '/identities', { base })
-    expectProblem(refused, 403, 'not_loopback')
-    expect(logLines.join('')).toContain('not from a loopback address')
-    // The address check comes first: no token challenge is offered to a remote client.
-    expect(refused.headers.get('www-authenticate')).toBeNull()
+  it(remote.kind === 'netns'
+    ? 'answers 403 to a client on a non-loopback address, even with the token, unless allowRemote (a real client in a network namespace the test made)'
+    : `answers 403 to a client on a non-loopback address, even with the token, unless allowRemote (no network namespaces here: ${remote.reason}; checked without network traffic, on an in-memory connection whose remote address is not loopback)`, async () => {
+    const client = await remoteClient()
+    try {
+      const ask = async (base: string, auth: string | null): Promise<Answer> => {
+        const reply = await client.request(`${base}${ADMIN_API_PREFIX}/identities`, auth === null ? {} : { headers: { authorization: `Bearer ${auth}` } })
+        const headers = new Headers(reply.headers)
+        answers.push({ status: reply.status, headers, text: reply.text })
+        let json: unknown
+        try { json = JSON.parse(reply.text) } catch {}
+        return { status: reply.status, headers, text: reply.text, json }
+      }
+      const refusing = createServer(appWith(ctx))
+      servers.push(refusing)
+      const refused = await ask(await client.listen(refusing), token)
+      expectProblem(refused, 403, 'not_loopback')
+      expect(logLines.join('')).toContain('not from a loopback address')
+      expect(logLines.join('')).toContain(CLIENT_ADDRESS)
+      // The address check comes first: no token challenge is offered to a remote client.
+      expect(refused.headers.get('www-authenticate')).toBeNull()
 
-    const remoteBase = await listen(appWith({ ...ctx, allowRemote: true }), external!)
-    expectProblem(await call('GET', '/identities', { base: remoteBase, token: null }), 401)
-    expect((await call('GET', '/identities', { base: remoteBase })).status).toBe(200)
+      const allowing = createServer(appWith({ ...ctx, allowRemote: true }))
+      servers.push(allowing)
+      const remoteBase = await client.listen(allowing)
+      expectProblem(await ask(remoteBase, null), 401)
+      const listed = await ask(remoteBase, token)
+      expect(listed.status).toBe(200)
+      expect(listed.json).toEqual({ identities: expect.any(Array) })
+    } finally {
+      await client.close()
+    }
   })
 
   it('sends no CORS headers, not even to a preflight, and tells caches to store nothing', async () => {
