@@ -144,10 +144,10 @@ export async function startDaemon (config: Config, options: DaemonOptions): Prom
           logger.warn({ name, err: err.message }, 'could not unlock the identity for republishing')
           return false
         })
-        // Each key costs a key derivation: only for DIDAuth (embedded node), only when the passphrase is right.
-        if (!opened || deactivated || node === undefined) continue
+        // Each key costs a key derivation: only when the passphrase is right. DIDAuth and signing use them.
+        if (!opened || deactivated) continue
         await identities.unlockAuth(name, options.passphrase).catch((err: Error) => {
-          logger.warn({ name, err: err.message }, 'could not unlock the identity\'s authentication keys for DIDAuth')
+          logger.warn({ name, err: err.message }, 'could not unlock the identity\'s document keys (DIDAuth, signing)')
         })
       }
     }
@@ -275,6 +275,8 @@ export async function startDaemon (config: Config, options: DaemonOptions): Prom
         pin,
         unpin,
         logger,
+        metrics,
+        clock,
         pins: async () => (await cache.pins()).map(p => ({ did: `did:ipid:${p.id}`, kind: p.kind })),
         keeper: () => ({ ...(keeper.last === undefined ? {} : { last: keeper.last }), intervalMs: config.cache.keeperIntervalMs }),
         ...(auth === undefined ? {} : { peers: { list: () => auth.registry.list(), authenticate: async (address: string, as?: string) => auth.authenticate(address, as === undefined ? {} : { as }) } }),

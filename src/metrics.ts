@@ -35,6 +35,10 @@ export class Metrics {
   readonly didauthSeconds = new Histogram({ name: 'ipidd_didauth_handshake_seconds', help: 'DIDAuth handshake duration, by role', labelNames: ['role'] as const, buckets: HANDSHAKE_BUCKETS_S, registers: [this.registry] })
   readonly didauthSessions = new Gauge({ name: 'ipidd_didauth_sessions', help: 'Peers authenticated by DIDAuth now', registers: [this.registry] })
 
+  /** Signatures made for an identity's owner (src/sign/), by type (`jwt`, `jws`) and verification relationship. */
+  readonly signatures = new Counter({ name: 'ipidd_signatures_total', help: 'JWTs and JWS signed for owners, by type and purpose', labelNames: ['type', 'purpose'] as const, registers: [this.registry] })
+  readonly signRefused = new Counter({ name: 'ipidd_sign_refused_total', help: 'Signing requests refused, by reason', labelNames: ['reason'] as const, registers: [this.registry] })
+
   constructor (options: { processMetrics?: boolean } = {}) {
     if (options.processMetrics === true) collectDefaultMetrics({ register: this.registry, prefix: 'ipidd_' })
   }

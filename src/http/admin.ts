@@ -40,6 +40,7 @@
  *   GET    /keeper                               → 200 { intervalMs, last: KeeperRound | null }
  *   GET    /peers                                → 200 { peers: PeerSession[] } (peers authenticated by DIDAuth)
  *   POST   /peers/auth                           { address, as? } → 200 { ok: true, peer: PeerSession } | 422 { reason }
+ *   POST   /identities/{name}/sign               { type: 'jwt' | 'jws', … } → 200 a JWT or a detached JWS (admin-sign.ts)
  * Every change signs a new version; with pre-rotation (the default) each one also moves the update key to the
  * committed next key, so there is no separate update-key rotation route.
  *
@@ -64,6 +65,8 @@ import type { Change, ChangeResult, ColdUpdateKey, Identities, IdentityFile, Ide
 import type { Logger } from '../log.ts'
 import type { NextFunction, Request, Response, Router } from 'express'
 import { sendProblem } from './problem.ts'
+import { signRouter } from './admin-sign.ts'
+import type { Metrics } from '../metrics.ts'
 import { DidAuthError } from '../auth/errors.ts'
 import type { PeerSession } from '../auth/registry.ts'
 
@@ -97,6 +100,10 @@ export interface AdminContext {
   allowRemote?: boolean
   /** Refused requests (warn) and internal errors (error); never bodies, headers or key material. */
   logger?: Logger
+  /** Signatures are counted here (`POST /identities/{name}/sign`). */
+  metrics?: Metrics
+  /** The time JWTs are signed at (default Date.now). */
+  clock?: () => number
 }
 
 /** The authenticated peers, and a DIDAuth handshake on request (src/auth/service.ts). */
@@ -170,7 +177,14 @@ const OPERATION_STATUS: Readonly<Record<string, number>> = {
   update_key_required: 409,
   update_keys_held: 409,
   cold: 409,
-  cold_keys_mismatch: 409
+  cold_keys_mismatch: 409,
+  // Signing (src/sign/, admin-sign.ts)
+  wrong_purpose: 409,
+  key_locked: 409,
+  invalid_request: 400,
+  reserved_claim: 400,
+  bad_expiry: 400,
+  too_large: 413
 }
 
 const passphrase = z.string().min(1).max(MAX_PASSPHRASE_LENGTH)
@@ -223,7 +237,8 @@ export function adminRouter (ctx: AdminContext): Router {
     }
     next()
   })
-  // Bodies are read only once the caller is authenticated; a backup may be larger than any other body.
+  // Bodies are read only once the caller is authenticated; a backup or a payload to sign may be larger than any other body.
+  router.use(signRouter({ identities, clock: ctx.clock ?? Date.now, ...(ctx.logger === undefined ? {} : { logger: ctx.logger }), ...(ctx.metrics === undefined ? {} : { metrics: ctx.metrics }) }, parseBody))
   router.use('/backups', express.json({ limit: ADMIN_BACKUP_LIMIT_BYTES }))
   router.use(express.json({ limit: ADMIN_JSON_LIMIT_BYTES }))
 
@@ -434,8 +449,8 @@ function describeError (err: unknown): { status: number, detail: string, reason?
   }
   if (err instanceof IpidError) return { status: 500, detail: 'internal error', reason: err.reason, code: err.code }
   // body-parser: never its message, which may quote the body (and so the passphrase).
-  const parser = err as { type?: unknown, status?: unknown }
-  if (parser.type === 'entity.too.large') return { status: 413, detail: `the body is larger than ${ADMIN_JSON_LIMIT_BYTES} bytes`, reason: 'body_too_large' }
+  const parser = err as { type?: unknown, status?: unknown, limit?: unknown }
+  if (parser.type === 'entity.too.large') return { status: 413, detail: `the body is larger than ${typeof parser.limit === 'number' ? parser.limit : ADMIN_JSON_LIMIT_BYTES} bytes`, reason: 'body_too_large' }
   if (typeof parser.status === 'number' && parser.status >= 400 && parser.status < 500 && typeof parser.type === 'string') {
     return { status: parser.status === 415 ? 415 : 400, detail: 'the body must be valid JSON (application/json, UTF-8)', reason: 'invalid_json' }
   }

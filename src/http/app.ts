@@ -9,7 +9,7 @@ import { ADMIN_API_PREFIX, adminRouter } from './admin.ts'
 import { historyRouter } from './history.ts'
 import { hotResolution, resolutionRouter } from './resolution.ts'
 import { routingRouter } from './routing.ts'
-import { verifyRouter } from './verify.ts'
+import { VERIFY_PATH, verifyRouter } from './verify.ts'
 import { DEFAULT_HTTP_LIMITS, notFound, problemErrors, publicFront, readiness } from './protect.ts'
 import type { HttpLimits, ReadinessCheck } from './protect.ts'
 import type { Logger } from '../log.ts'
@@ -64,7 +64,7 @@ export function createApp (ctx: AppContext): Express {
     limits,
     clock: ctx.now,
     ...(ctx.logger === undefined ? {} : { logger: ctx.logger, accessLogger: ctx.accessLogger ?? ctx.logger }),
-    cors: { ownPolicyPrefixes: ['/routing/v1'] },
+    cors: { ownPolicyPrefixes: ['/routing/v1'], crossOriginPosts: [VERIFY_PATH] },
     ownDecodingPrefixes: ['/1.0/identifiers'],
     unlimitedPaths: ['/healthz', '/readyz'],
     ...(resolution === undefined ? {} : { hot: hotResolution(resolution) })

@@ -183,12 +183,18 @@ export interface PublicCorsOptions {
    * `If-None-Match`, as its spec asks): left alone here.
    */
   ownPolicyPrefixes?: readonly string[]
+  /**
+   * Paths that any origin may POST to (without credentials): computations on what the request carries, such as
+   * `POST /1.0/verify`, which change nothing here. Their preflights are answered and their answers readable.
+   */
+  crossOriginPosts?: readonly string[]
 }
 
 /**
  * CORS for public reads: any origin may GET and HEAD (no credentials: the answer is `*`), and a preflight for
- * a GET with an `Accept` header is answered. Other methods get no CORS headers, so browsers refuse cross-origin
- * writes. Nothing at all under `/admin`, whatever the options say.
+ * a GET with an `Accept` header is answered; likewise POST to the `crossOriginPosts` paths, with a
+ * `Content-Type` header. Other methods get no CORS headers, so browsers refuse cross-origin writes. Nothing at
+ * all under `/admin`, whatever the options say.
  */
 /** What a cross-origin GET or HEAD is answered with: readable by any origin, without credentials. */
 export const CORS_READ_HEADERS: ReadonlyArray<readonly [string, string]> = [
@@ -204,12 +210,18 @@ function corsStep (options: PublicCorsOptions): FrontStep {
       for (const [name, value] of CORS_READ_HEADERS) res.setHeader(name, value)
       return false
     }
+    const posts = options.crossOriginPosts?.includes(req.path) === true
+    if (req.method === 'POST' && posts) {
+      for (const [name, value] of CORS_READ_HEADERS) res.setHeader(name, value)
+      return false
+    }
     const wanted = req.get('access-control-request-method')
-    if (req.method === 'OPTIONS' && req.get('origin') !== undefined && (wanted === 'GET' || wanted === 'HEAD')) {
+    if (req.method !== 'OPTIONS' || req.get('origin') === undefined) return false
+    if (wanted === 'GET' || wanted === 'HEAD' || (wanted === 'POST' && posts)) {
       res.status(204).set({
         'Access-Control-Allow-Origin': '*',
-        'Access-Control-Allow-Methods': 'GET, HEAD',
-        'Access-Control-Allow-Headers': 'Accept',
+        'Access-Control-Allow-Methods': posts ? 'POST' : 'GET, HEAD',
+        'Access-Control-Allow-Headers': posts ? 'Content-Type, Accept' : 'Accept',
         'Access-Control-Max-Age': String(CORS_MAX_AGE_S)
       }).end()
       return true

@@ -14,6 +14,8 @@ import type { ResolverRegistry } from 'did-resolver'
 /** A JWT for a login or a post is a few KiB; the body carries one and two short parameters. */
 export const MAX_VERIFY_BODY_BYTES = 64 * 1024
 export const MAX_JWT_LENGTH = 32 * 1024
+/** Where the router answers; browsers on any origin may call it (CORS, src/http/protect.ts). */
+export const VERIFY_PATH = '/1.0/verify'
 
 const bodySchema = z.strictObject({
   jwt: z.string().min(1).max(MAX_JWT_LENGTH),
@@ -29,7 +31,7 @@ export interface VerifyContext {
 export function verifyRouter (ctx: VerifyContext): Router {
   const router = express.Router()
   const didResolver = new DidResolver(ctx.registry)
-  router.post('/1.0/verify', express.json({ limit: MAX_VERIFY_BODY_BYTES }), (req, res, next) => {
+  router.post(VERIFY_PATH, express.json({ limit: MAX_VERIFY_BODY_BYTES }), (req, res, next) => {
     const parsed = bodySchema.safeParse(req.body)
     if (!parsed.success) {
       sendProblem(res, 400, `the body must be {"jwt": string, "audience"?: string, "proofPurpose"?: ${bodySchema.shape.proofPurpose.unwrap().options.join('|')}}`)

@@ -51,6 +51,8 @@ export const COLD_KEYS_FORMAT = 'ipidd-update-keys/1'
 export const MAX_COLD_KEYS = 8
 /** Key file names, as identity.json and backups name them: no path, no dot files. */
 const KEY_FILE_NAME_RE = /^[a-z0-9-]+\.key$/
+/** The folder of the data directory that holds one folder per identity. */
+const IDENTITIES_DIR = 'identities'
 /** Re-sign a record once less than this share of its validity remains. */
 export const REPUBLISH_WHEN_REMAINING = 0.5
 /** How long publishing waits to learn the network's highest sequence before it signs. */
@@ -149,6 +151,19 @@ export interface ChangeResult extends IdentitySummary {
   removed: string[]
 }
 
+/** One key of an identity's current document, to sign with (src/sign/); the private key stays in Identities. */
+export interface DocumentSigner {
+  did: string
+  /** The key's fragment (`auth-2`) and its absolute DID URL (`did:ipid:…#auth-2`), the JOSE `kid`. */
+  fragment: string
+  keyId: string
+  /** The document version (`versionId`, the version node's CID) that lists the key: a verifier may pin it. */
+  versionId: string
+  purpose: VerificationRelationship
+  /** An Ed25519 signature over `data`. */
+  sign: (data: Uint8Array) => Promise<Uint8Array>
+}
+
 /** Signs DIDAuth proofs for one identity (the shape src/auth expects of a signer). */
 export interface AuthSigner {
   did: string
@@ -183,7 +198,7 @@ export class Identities {
   private names?: string[]
 
   constructor (init: IdentitiesInit) {
-    this.dir = join(init.dataDir, 'identities')
+    this.dir = join(init.dataDir, IDENTITIES_DIR)
     this.backend = init.backend
     this.clock = init.clock ?? systemClock
     this.logger = init.logger
@@ -428,11 +443,14 @@ export class Identities {
     this.unlockedRoots.set(name, await openKey(readKeyFile(this.keyPath(name, file.keys.root)), passphrase))
   }
 
-  /** Unlocks an identity's authentication keys for this run, so that DIDAuth can prove it (authSigner). */
+  /**
+   * Unlocks an identity's document keys (authentication and assertion) for this run, so that DIDAuth can prove
+   * it (authSigner) and its owner can sign with them (documentSigner).
+   */
   async unlockAuth (name: string, passphrase: string): Promise<void> {
     const file = this.read(name)
     const keys = new Map<string, Ed25519PrivateKey>()
-    for (const key of file.keys.auth.filter(k => k.purposes.includes('authentication'))) {
+    for (const key of file.keys.auth) {
       keys.set(key.fragment, await this.unlock(name, key.file, passphrase))
     }
     this.unlockedAuth.set(name, keys)
@@ -454,6 +472,34 @@ export class Identities {
       return { did: file.did, keyId: `${file.did}#${spec.fragment}`, sign: async data => key.sign(data) }
     }
     return undefined
+  }
+
+  /**
+   * What the owner signs with (src/sign/): one key of the current document holding `purpose` — `fragment` when
+   * named, else the newest such key. The key must be unlocked in this run, unless `passphrase` opens it for this
+   * one call (it is not kept). Throws IdentityError: `unknown_identity`, `deactivated`, `unknown_key` (not in
+   * the current document), `wrong_purpose`, `key_locked`, `wrong_passphrase`.
+   */
+  async documentSigner (name: string, options: { purpose: VerificationRelationship, fragment?: string, passphrase?: string }): Promise<DocumentSigner> {
+    const file = this.read(name)
+    if (file.deactivated) throw new IdentityError('deactivated', `${name} is deactivated: its document lists no keys`)
+    const { purpose, fragment } = options
+    let spec: IdentityFile['keys']['auth'][number] | undefined
+    if (fragment !== undefined) {
+      spec = file.keys.auth.find(k => k.fragment === fragment)
+      if (spec === undefined) throw new IdentityError('unknown_key', `#${fragment} is not a key of the current document of ${name} (version ${file.version})`)
+      if (!spec.purposes.includes(purpose)) throw new IdentityError('wrong_purpose', `#${fragment} of ${name} is not listed under ${purpose} (it is: ${spec.purposes.join(', ')})`)
+    } else {
+      spec = [...file.keys.auth].reverse().find(k => k.purposes.includes(purpose))
+      if (spec === undefined) throw new IdentityError('unknown_key', `the current document of ${name} lists no ${purpose} key`)
+    }
+    let key = this.unlockedAuth.get(name)?.get(spec.fragment)
+    if (key === undefined) {
+      if (options.passphrase === undefined) throw new IdentityError('key_locked', `#${spec.fragment} of ${name} is locked: give its passphrase, or start the daemon with IPIDD_PASSPHRASE`)
+      key = await this.unlock(name, spec.file, options.passphrase)
+    }
+    const opened = key
+    return { did: file.did, fragment: spec.fragment, keyId: `${file.did}#${spec.fragment}`, versionId: file.head, purpose, sign: async data => opened.sign(data) }
   }
 
   /** An encrypted backup: identity.json and the key files as they are (each already sealed). */
@@ -534,11 +580,9 @@ export class Identities {
   private read (name: string): IdentityFile {
     const known = this.files.get(name)
     if (known !== undefined) return known
-    if (!IDENTITY_NAME_RE.test(name) || !existsSync(this.identityPath(name))) throw new IdentityError('unknown_identity', `no identity named "${name}"`)
-    const parsed = identitySchema.safeParse(safeJson(readFileSync(this.identityPath(name), 'utf8')))
-    if (!parsed.success) throw new IdentityError('corrupt_identity', `${this.identityPath(name)} is not a valid identity file`)
-    this.files.set(name, parsed.data)
-    return parsed.data
+    const file = readIdentityAt(this.dir, name)
+    this.files.set(name, file)
+    return file
   }
 
   /** Writes identity.json (atomically, 0600) and keeps it as the identity's current file. */
@@ -563,6 +607,28 @@ export class Identities {
   private identityPath (name: string): string { return join(this.dir, name, 'identity.json') }
   private keyDir (name: string): string { return join(this.dir, name, 'keys') }
   private keyPath (name: string, file: string): string { return join(this.keyDir(name), file) }
+}
+
+/**
+ * `<dataDir>/identities/<name>/identity.json`, read and checked. The daemon keeps it in memory (Identities); the
+ * CLI, on the daemon's machine, reads it to find a key file (`ipid keys export --key`).
+ */
+export function readIdentityFile (dataDir: string, name: string): IdentityFile {
+  return readIdentityAt(join(dataDir, IDENTITIES_DIR), name)
+}
+
+/** The path of one of an identity's key files as identity.json names it: a plain name in its keys folder, never a path. */
+export function keyFilePath (dataDir: string, name: string, file: string): string {
+  if (!IDENTITY_NAME_RE.test(name) || !KEY_FILE_NAME_RE.test(file)) throw new IdentityError('corrupt_identity', `"${file}" is not a key file name`)
+  return join(dataDir, IDENTITIES_DIR, name, 'keys', file)
+}
+
+function readIdentityAt (dir: string, name: string): IdentityFile {
+  const path = join(dir, name, 'identity.json')
+  if (!IDENTITY_NAME_RE.test(name) || !existsSync(path)) throw new IdentityError('unknown_identity', `no identity named "${name}"`)
+  const parsed = identitySchema.safeParse(safeJson(readFileSync(path, 'utf8')))
+  if (!parsed.success) throw new IdentityError('corrupt_identity', `${path} is not a valid identity file`)
+  return parsed.data
 }
 
 function documentOf (did: string, auth: IdentityFile['keys']['auth'], services: IdentityFile['services']) {

@@ -475,6 +475,42 @@ describe('DIDAuth peers', () => {
   })
 })
 
+describe('signing for the owner', () => {
+  it('signs: 200 (a JWT, a detached JWS), 400, 403 (a locked key, a wrong passphrase), 404, 409, 413, 415', async () => {
+    const sign = async (name: string, body: unknown, headers?: Record<string, string>): Promise<Answer> =>
+      api('POST', `/admin/v1/identities/${name}/sign`, { body: typeof body === 'string' ? body : json(body), ...(headers === undefined ? {} : { headers }) })
+    const created = await api('POST', '/admin/v1/identities', { body: json({ name: 'signer', passphrase: PASS }) })
+    expect(created.status).toBe(201)
+    expect((await sign('signer', { type: 'jwt', aud: 'https://app.example', nonce: 'n1', claims: { scope: 'login' } })).json).toMatchObject({ type: 'jwt', did: created.json.did, kid: `${created.json.did}#auth-1` })
+    expect((await sign('signer', { type: 'jws', json: { post: 'hello' } })).json).toMatchObject({ type: 'jws', purpose: 'assertionMethod' })
+    expect((await sign('signer', { type: 'jws', payload: 'aGVsbG8' })).status).toBe(200)
+    expect((await sign('signer', { type: 'jwt', claims: { iss: 'someone' } })).json.reason).toBe('reserved_claim')
+    expect((await sign('signer', { type: 'jwt', colour: 'red' })).json.reason).toBe('invalid_request')
+    expect((await sign('signer', '{"type": ')).json.reason).toBe('invalid_json')
+    expect((await sign('nobody', { type: 'jwt' })).json.reason).toBe('unknown_identity')
+    expect((await sign('signer', { type: 'jwt', key: 'auth-9' })).json).toMatchObject({ status: 404, reason: 'unknown_key' })
+    expect((await sign('signer', { type: 'jws', purpose: 'assertionMethod', key: 'auth-1', payload: 'x'.repeat(1_400_000) })).json.reason).toBe('too_large')
+    expect((await sign('signer', 'x'.repeat(1_500_000))).json.reason).toBe('body_too_large')
+    expect((await sign('signer', json({ type: 'jwt' }), { 'content-type': 'application/json; charset=latin1' })).status).toBe(415)
+    // A restored backup's keys are sealed until a passphrase opens them.
+    const backup = await api('POST', '/admin/v1/identities/signer/backup', { body: json({ passphrase: PASS }) })
+    const restored = await api('POST', '/admin/v1/backups', { body: json({ backup: backup.json, passphrase: PASS, name: 'signer-copy' }) })
+    expect(restored.status).toBe(201)
+    expect((await sign('signer-copy', { type: 'jwt' })).json).toMatchObject({ status: 409, reason: 'key_locked' })
+    expect((await sign('signer-copy', { type: 'jwt', passphrase: 'not the passphrase' })).json).toMatchObject({ status: 403, reason: 'wrong_passphrase' })
+    expect((await sign('signer-copy', { type: 'jwt', passphrase: PASS })).status).toBe(200)
+    expect((await api('POST', '/admin/v1/identities/signer/deactivate', { body: json({ passphrase: PASS }) })).status).toBe(200)
+    expect((await sign('signer', { type: 'jwt' })).json).toMatchObject({ status: 409, reason: 'deactivated' })
+  })
+
+  it('verify: a CORS preflight from any origin is answered 204', async () => {
+    const preflight = await api('OPTIONS', '/1.0/verify', { headers: { origin: 'https://app.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' } })
+    expect(preflight.status).toBe(204)
+    const posted = await api('POST', '/1.0/verify', { body: json({ jwt: 'a.b.c' }), headers: { origin: 'https://app.example' } })
+    expect(posted.headers.get('access-control-allow-origin')).toBe('*')
+  })
+})
+
 describe('common errors', () => {
   it('414 on every operation', async () => {
     for (const { method, template } of checker.operations()) {
