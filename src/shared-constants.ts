@@ -18,6 +18,9 @@ export const MAX_PASSPHRASE_LENGTH = 1024
 export const MIN_SCRYPT_LOG_N = 12
 export const MAX_SCRYPT_LOG_N = 20
 
+/** The largest payload a detached JWS is made over (src/sign/jws.ts): a post, or a small file; larger files, their hash. */
+export const MAX_JWS_PAYLOAD_BYTES = 1024 * 1024
+
 /** The admin API's bearer token, in the data directory (src/http/admin-token.ts). */
 export const ADMIN_TOKEN_FILE = 'admin.token'
 /** The running daemon's HTTP URL, written when it listens and removed when it stops, so that `ipid` finds it. */

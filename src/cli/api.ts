@@ -217,6 +217,7 @@ const NEXT_STEP: Readonly<Record<string, string>> = {
   update_keys_held: 'drop --update-key',
   cold: 'changes take --update-key FILE',
   unknown_key: '`ipid show` lists the keys',
+  wrong_purpose: '`ipid show` lists the keys and what each is for',
   unknown_service: '`ipid show` lists the services',
   not_pinned: '`ipid pins` lists the pins',
   own_identity: 'own identities are always kept',

@@ -13,6 +13,7 @@ import { register as registerKeys } from './commands/keys.ts'
 import { register as registerPins } from './commands/pins.ts'
 import { register as registerResolve } from './commands/resolve.ts'
 import { register as registerServices } from './commands/services.ts'
+import { register as registerSign } from './commands/sign.ts'
 import { common, examples, run } from './commands/shared.ts'
 import { register as registerStatus } from './commands/status.ts'
 import { SHELLS, completionScript } from './completion.ts'
@@ -38,6 +39,7 @@ export function buildProgram (): Command {
   registerServices(program)
   registerResolve(program)
   registerPins(program)
+  registerSign(program)
   registerAuth(program)
   registerStatus(program)
   examples(common(program.command('completion'), { daemon: false })
@@ -60,6 +62,7 @@ export function buildProgram (): Command {
     '  $ ipid daemon                          # start the daemon (data in ~/.ipidd, HTTP on 127.0.0.1:8080)',
     '  $ ipid init --name alice               # create an identity and publish it',
     '  $ ipid key rotate alice                # replace its authentication key',
+    '  $ ipid sign --aud https://app.example  # a login JWT signed with it',
     '  $ ipid resolve did:ipid:k51qzi5uqu5dl…  # look anyone up',
     '  $ ipid history did:ipid:k51qzi5uqu5dl…  # every version, who signed it, what changed'
   ].join('\n'))

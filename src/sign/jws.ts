@@ -9,10 +9,10 @@ import { createJWS } from 'did-jwt'
 import { base64url } from 'multiformats/bases/base64'
 import { SignError } from './errors.ts'
 import { joseSigner } from './signer.ts'
+import { MAX_JWS_PAYLOAD_BYTES } from '../shared-constants.ts'
 import type { KeySigner } from './signer.ts'
 
-/** The largest payload signed: a post with its media hashes, or a small file. Larger files: sign their hash. */
-export const MAX_JWS_PAYLOAD_BYTES = 1024 * 1024
+export { MAX_JWS_PAYLOAD_BYTES }
 
 export type JwsPayload = { bytes: Uint8Array } | { json: unknown }
 

@@ -2,32 +2,14 @@
  * The README's first command: the daemon starts with embedded defaults, says what it is, serves /healthz,
  * and stops cleanly on Ctrl-C (SIGINT). Runs the real `ipid` entry point in a child process.
  */
-import { spawn } from 'node:child_process'
 import { existsSync, mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { spawnDaemon } from '../helpers/cli.ts'
+import type { DaemonProcess } from '../helpers/cli.ts'
 
-const main = join(dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.ts')
-
-function startDaemon (args: string[]) {
-  const child = spawn(process.execPath, [main, 'daemon', '--http-port', '0', '--listen', '/ip4/127.0.0.1/tcp/0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
-  child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
-  const exited = new Promise<number | null>(resolve => child.once('exit', code => { resolve(code) }))
-  const ready = new Promise<string>((resolve, reject) => {
-    child.stdout.on('data', () => {
-      const url = /HTTP\s+(http:\/\/\S+)/.exec(stdout)?.[1]
-      if (url !== undefined && stdout.includes('ready')) resolve(url)
-    })
-    void exited.then(code => { reject(new Error(`daemon exited with ${code}: ${stderr}`)) })
-  })
-  ready.catch(() => {}) // awaited by tests that expect a start; others watch `exited` instead
-  return { child, ready, exited, output: () => ({ stdout, stderr }) }
-}
+const startDaemon = (args: string[]): DaemonProcess => spawnDaemon(args)
 
 describe('ipid daemon', () => {
   it('starts, says what it is, answers /healthz, and stops cleanly on Ctrl-C', async () => {

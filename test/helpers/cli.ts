@@ -1,5 +1,6 @@
 /** The real `ipid` entry point in a child process, for the CLI tests. */
 import { spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -7,13 +8,83 @@ export const IPID_MAIN = join(dirname(fileURLToPath(import.meta.url)), '../../sr
 
 export interface IpidRun { args: string[], code: number | null, stdout: string, stderr: string }
 
-/** Runs `ipid <args>` in `cwd` with exactly `env`, to the end: its exit code, stdout and stderr. */
-export async function runIpid (args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<IpidRun> {
-  const child = spawn(process.execPath, [IPID_MAIN, ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] })
+/** Runs `ipid <args>` in `cwd` with exactly `env`, to the end: its exit code, stdout and stderr; `input` on stdin. */
+export async function runIpid (args: string[], cwd: string, env: NodeJS.ProcessEnv, input?: string): Promise<IpidRun> {
+  return { ...await runNode([IPID_MAIN, ...args], cwd, env, input), args }
+}
+
+/** Runs `node <args>` the same way (a script of a test's own, such as an app that verifies a JWT). */
+export async function runNode (args: string[], cwd: string, env: NodeJS.ProcessEnv, input?: string): Promise<IpidRun> {
+  const child = spawn(process.execPath, args, { cwd, env, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] })
+  if (input !== undefined) child.stdin!.end(input)
   let stdout = ''
   let stderr = ''
-  child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
-  child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+  child.stdout!.on('data', (d: Buffer) => { stdout += d.toString() })
+  child.stderr!.on('data', (d: Buffer) => { stderr += d.toString() })
   const code = await new Promise<number | null>(resolve => child.once('exit', resolve))
   return { args, code, stdout, stderr }
+}
+
+export interface DaemonProcess {
+  child: ChildProcess
+  /** The HTTP URL it printed, once it says it is ready; rejects if it exits first. */
+  ready: Promise<string>
+  exited: Promise<number | null>
+  output: () => { stdout: string, stderr: string }
+}
+
+/** `ipid daemon <args>` in a child process, on a free HTTP port and a loopback libp2p address unless `args` say otherwise. */
+export function spawnDaemon (args: string[], options: { cwd?: string, env?: NodeJS.ProcessEnv } = {}): DaemonProcess {
+  const child = spawn(process.execPath, [IPID_MAIN, 'daemon', '--http-port', '0', '--listen', '/ip4/127.0.0.1/tcp/0', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+    ...(options.env === undefined ? {} : { env: options.env })
+  })
+  let stdout = ''
+  let stderr = ''
+  child.stdout!.on('data', (d: Buffer) => { stdout += d.toString() })
+  child.stderr!.on('data', (d: Buffer) => { stderr += d.toString() })
+  const exited = new Promise<number | null>(resolve => child.once('exit', code => { resolve(code) }))
+  const ready = new Promise<string>((resolve, reject) => {
+    child.stdout!.on('data', () => {
+      const url = /HTTP\s+(http:\/\/\S+)/.exec(stdout)?.[1]
+      if (url !== undefined && stdout.includes('ready')) resolve(url)
+    })
+    void exited.then(code => { reject(new Error(`daemon exited with ${code}: ${stderr}`)) })
+  })
+  ready.catch(() => {}) // awaited by tests that expect a start; others watch `exited` instead
+  return { child, ready, exited, output: () => ({ stdout, stderr }) }
+}
+
+/** A running `ipid daemon` (free loopback ports), started by `startIpidDaemon`. */
+export interface IpidDaemon {
+  /** Its log so far (stderr, the last 64 KiB). */
+  log: () => string
+  /** Stops it (SIGTERM); its exit code. */
+  stop: () => Promise<number | null>
+}
+
+const DAEMON_LOG_KEPT_CHARS = 64 * 1024
+
+/** Starts `ipid daemon` in `cwd` with exactly `env`, on free loopback ports; resolves once it says it is ready. */
+export async function startIpidDaemon (cwd: string, env: NodeJS.ProcessEnv): Promise<IpidDaemon> {
+  const child = spawn(process.execPath, [IPID_MAIN, 'daemon', '--http-port', '0', '--listen', '/ip4/127.0.0.1/tcp/0'], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] })
+  const exited = new Promise<number | null>(resolve => child.once('exit', resolve))
+  let printed = ''
+  let log = ''
+  child.stderr.on('data', (d: Buffer) => { log = (log + d.toString()).slice(-DAEMON_LOG_KEPT_CHARS) })
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.on('data', (d: Buffer) => {
+      printed += d.toString()
+      if (printed.includes('ready; press Ctrl-C')) resolve()
+    })
+    void exited.then(code => { reject(new Error(`the daemon exited with ${code}: ${log}`)) })
+  })
+  return {
+    log: () => log,
+    stop: async () => {
+      child.kill('SIGTERM')
+      return exited
+    }
+  }
 }
