@@ -2,12 +2,12 @@
  * The did-resolver plugin: `getResolver(resolver)` returns `{ ipid: resolve }`, usable exactly like
  * key-did-resolver — `new Resolver(getResolver(ipidResolver))` — so did-jwt's `verifyJWT` works with did:ipid.
  */
-import type { DidResolutionResult, Resolver } from './resolver.ts'
+import type { DidResolutionResult, ResolveOptions } from './result.ts'
 import type { DIDResolutionOptions, DIDResolutionResult, DIDResolver, ParsedDID, Resolvable } from 'did-resolver'
 
 /** Anything that resolves did:ipid DIDs: the in-process Resolver, or a client of a remote ipidd. */
 export interface IpidResolvable {
-  resolve: Resolver['resolve']
+  resolve: (did: string, options?: ResolveOptions) => Promise<DidResolutionResult>
 }
 
 export function getResolver (resolver: IpidResolvable): { ipid: DIDResolver } {

@@ -3,9 +3,9 @@
  * resolver is: `getResolver(remoteResolver('https://resolver.example'))`.
  */
 import { IpidError } from '../errors.ts'
-import { errorResult } from './resolver.ts'
+import { errorResult } from './result.ts'
 import { fromWireResult } from './wire.ts'
-import type { DidResolutionResult, ResolveOptions } from './resolver.ts'
+import type { DidResolutionResult, ResolveOptions } from './result.ts'
 
 /** How long one remote resolution may take, unless the caller gives a deadline. */
 export const REMOTE_RESOLVE_TIMEOUT_MS = 15_000

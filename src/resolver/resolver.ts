@@ -20,9 +20,9 @@ import { normaliseLegacyDocument } from '../did/legacy.ts'
 import { classifyPublished } from '../did/published.ts'
 import { formatTime, systemClock } from '../did/time.ts'
 import { BlockNotFoundError, RecordNotFoundError } from '../ipfs/backend.ts'
+import { errorResult } from './result.ts'
 import { compareRecords, recordValueCid, validateRecord } from '../ipns/record.ts'
 import type { HistoryEntry } from '../did/changes.ts'
-import type { DidDocument } from '../did/document.ts'
 import type { VerifiedHead } from '../did/history.ts'
 import type { IpidName } from '../did/identifier.ts'
 import type { NormalisedDocument } from '../did/legacy.ts'
@@ -34,6 +34,10 @@ import type { Logger } from '../log.ts'
 import type { Metrics } from '../metrics.ts'
 import type { ResolveCache } from '../cache/cache.ts'
 import type { StoredEntry, StoredName } from '../cache/store.ts'
+import type { DidResolutionResult, ResolveOptions } from './result.ts'
+
+export { errorResult } from './result.ts'
+export type { DidResolutionResult, ResolveOptions } from './result.ts'
 
 /** How long one resolve may wait on the network before it answers from what it has (or `notFound`). */
 export const DEFAULT_RESOLVE_DEADLINE_MS = 10_000
@@ -63,22 +67,6 @@ export interface ForkEvidence {
   detected: string
   /** The offending IPNS record, base64: signed by the root key, it proves the key was misused. */
   record: string
-}
-
-export interface DidResolutionResult {
-  '@context'?: string
-  didDocument: DidDocument | null
-  didResolutionMetadata: Record<string, unknown>
-  didDocumentMetadata: Record<string, unknown>
-}
-
-export interface ResolveOptions {
-  versionId?: string
-  versionTime?: string
-  /** Ask the network even when the last answer is still fresh. */
-  noCache?: boolean
-  deadlineMs?: number
-  signal?: AbortSignal
 }
 
 export interface ResolverInit {
@@ -638,13 +626,5 @@ function asIpidError (err: unknown): IpidError {
     return new IpidError('notFound', 'no_record', 'the network did not answer before the deadline')
   }
   return new IpidError('internalError', 'internal_error', (err as Error).message)
-}
-
-export function errorResult (err: IpidError): DidResolutionResult {
-  return {
-    didDocument: null,
-    didResolutionMetadata: { error: err.code, reason: err.reason, message: err.message },
-    didDocumentMetadata: {}
-  }
 }
 

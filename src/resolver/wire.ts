@@ -4,7 +4,7 @@
  * RFC 9457 problem object (`type` `https://www.w3.org/ns/did#NOT_FOUND`, `title`, `detail`, and ipidd's
  * `reason`). Pure: the HTTP API converts on the way out, the remote client on the way in.
  */
-import type { DidResolutionResult } from './resolver.ts'
+import type { DidResolutionResult } from './result.ts'
 
 export const DID_ERROR_TYPE_BASE = 'https://www.w3.org/ns/did#'
 /** Title of each DID Resolution error type (§11), and its HTTP status (§12.1 table). */
