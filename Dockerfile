@@ -15,7 +15,13 @@ ENV NODE_ENV=production \
     IPIDD_HTTP_PORT=8080
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+# The embedded node's Helia packages are optional peer dependencies of ipidd (so that apps installing it for its
+# resolver do without them): the daemon needs them. Installed as dependencies at the versions of the lock, without
+# the peers they pull (react-native, through @libp2p/webrtc).
+RUN node -e "const fs = require('fs'); const p = JSON.parse(fs.readFileSync('package.json')); \
+      for (const n of Object.keys(p.peerDependencies)) { p.dependencies[n] = p.peerDependencies[n]; delete p.devDependencies[n] } \
+      delete p.peerDependencies; delete p.peerDependenciesMeta; fs.writeFileSync('package.json', JSON.stringify(p, null, 2))" \
+ && npm install --omit=dev --omit=peer --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY spec ./spec
 RUN mkdir -p /data && chown node:node /data

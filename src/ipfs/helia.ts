@@ -7,8 +7,6 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
-import { withBitswap } from '@helia/bitswap'
-import { withLibp2pLight } from '@helia/libp2p'
 import * as dagCbor from '@ipld/dag-cbor'
 import * as dagJson from '@ipld/dag-json'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
@@ -22,13 +20,13 @@ import { MemoryBlockstore } from 'blockstore-core'
 import { FsBlockstore } from 'blockstore-fs'
 import { MemoryDatastore } from 'datastore-core'
 import { FsDatastore } from 'datastore-fs'
-import { createHeliaLight } from 'helia'
 import { unmarshalIPNSRecord } from 'ipns'
 import { ipnsSelector } from 'ipns/selector'
 import { Key } from 'interface-datastore'
 import type { Datastore } from 'interface-datastore'
 import { base32 } from 'multiformats/bases/base32'
 import { ipnsValidator } from 'ipns/validator'
+import { OperationError } from '../errors.ts'
 import { routingKeyOf } from '../ipns/record.ts'
 import { BlockNotFoundError, MAX_BLOCK_BYTES, RecordNotFoundError, ipnsPubsubTopic } from './backend.ts'
 import type { IpfsBackend } from './backend.ts'
@@ -82,7 +80,32 @@ export interface EmbeddedNode extends IpfsBackend {
   readonly datastore: Datastore
 }
 
+/**
+ * The packages the embedded node is composed from that are optional peer dependencies of ipidd: `helia` and
+ * `@helia/bitswap` depend on `@helia/libp2p`, which pulls `@libp2p/webrtc` and, through it, React Native
+ * (~170 MB) into every install. Apps that only resolve remotely do without them; the daemon and
+ * `createNodeResolver` load them when a node is made (README: "Use ipidd from an app").
+ */
+export const EMBEDDED_NODE_PACKAGES = ['helia', '@helia/libp2p', '@helia/bitswap'] as const
+
+/** The optional packages of the embedded node are not installed (reason `embedded_node_unavailable`). */
+export class EmbeddedNodeUnavailableError extends OperationError {
+  override readonly name = 'EmbeddedNodeUnavailableError'
+}
+
+async function loadHelia (): Promise<{ createHeliaLight: typeof import('helia').createHeliaLight, withLibp2pLight: typeof import('@helia/libp2p').withLibp2pLight, withBitswap: typeof import('@helia/bitswap').withBitswap }> {
+  try {
+    const [{ createHeliaLight }, { withLibp2pLight }, { withBitswap }] = await Promise.all([import('helia'), import('@helia/libp2p'), import('@helia/bitswap')])
+    return { createHeliaLight, withLibp2pLight, withBitswap }
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw err
+    throw new EmbeddedNodeUnavailableError('embedded_node_unavailable', `the embedded IPFS node needs ${EMBEDDED_NODE_PACKAGES.join(', ')}, optional ` +
+      `packages not installed here: install them next to ipidd (npm install ${EMBEDDED_NODE_PACKAGES.join(' ')}), or use a Kubo node (--kubo-url)`, { cause: err })
+  }
+}
+
 export async function createEmbeddedNode (options: EmbeddedNodeOptions): Promise<EmbeddedNode> {
+  const { createHeliaLight, withLibp2pLight, withBitswap } = await loadHelia()
   const network = options.network ?? 'local'
   const bootstrap = [...(options.bootstrap ?? []), ...(network === 'public' ? PUBLIC_BOOTSTRAP : [])]
   const privateKey = options.privateKey ?? await loadOrCreatePeerKey(options.dataDir)
