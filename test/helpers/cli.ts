@@ -55,36 +55,3 @@ export function spawnDaemon (args: string[], options: { cwd?: string, env?: Node
   ready.catch(() => {}) // awaited by tests that expect a start; others watch `exited` instead
   return { child, ready, exited, output: () => ({ stdout, stderr }) }
 }
-
-/** A running `ipid daemon` (free loopback ports), started by `startIpidDaemon`. */
-export interface IpidDaemon {
-  /** Its log so far (stderr, the last 64 KiB). */
-  log: () => string
-  /** Stops it (SIGTERM); its exit code. */
-  stop: () => Promise<number | null>
-}
-
-const DAEMON_LOG_KEPT_CHARS = 64 * 1024
-
-/** Starts `ipid daemon` in `cwd` with exactly `env`, on free loopback ports; resolves once it says it is ready. */
-export async function startIpidDaemon (cwd: string, env: NodeJS.ProcessEnv): Promise<IpidDaemon> {
-  const child = spawn(process.execPath, [IPID_MAIN, 'daemon', '--http-port', '0', '--listen', '/ip4/127.0.0.1/tcp/0'], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] })
-  const exited = new Promise<number | null>(resolve => child.once('exit', resolve))
-  let printed = ''
-  let log = ''
-  child.stderr.on('data', (d: Buffer) => { log = (log + d.toString()).slice(-DAEMON_LOG_KEPT_CHARS) })
-  await new Promise<void>((resolve, reject) => {
-    child.stdout.on('data', (d: Buffer) => {
-      printed += d.toString()
-      if (printed.includes('ready; press Ctrl-C')) resolve()
-    })
-    void exited.then(code => { reject(new Error(`the daemon exited with ${code}: ${log}`)) })
-  })
-  return {
-    log: () => log,
-    stop: async () => {
-      child.kill('SIGTERM')
-      return exited
-    }
-  }
-}

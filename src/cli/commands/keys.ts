@@ -1,12 +1,15 @@
 /**
  * `ipid key rotate|add|rm`: the document's authentication and assertion keys. `ipid keys export|import|cold`:
- * encrypted backups, and moving the update keys off the daemon.
+ * encrypted backups, one document key in a standard format (`export --key`, key-export.ts), and moving the update
+ * keys off the daemon.
  */
 import { existsSync, readFileSync, realpathSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { Option } from 'commander'
 import { CHANGE_TIMEOUT_MS } from '../api.ts'
+import { KEY_EXPORT_FORMATS } from '../../sign/key-export.ts'
 import { FailedError, UsageError } from '../errors.ts'
+import { SINGLE_KEY_FLAGS } from '../key-export.ts'
 import { fields } from '../output.ts'
 import { applyChange, changeLines, changeable, detailOf, enc } from './change.ts'
 import { adminOf, common, examples, identityName, namedIdentity, passphraseFor, run, updateKeyOption, withNameArgument } from './shared.ts'
@@ -14,6 +17,7 @@ import type { Command } from 'commander'
 import type { ChangeFlags } from './change.ts'
 import type { IdentitySummary } from '../../identity/identities.ts'
 import type { CommonFlags } from './shared.ts'
+import type { KeyExportFlags } from '../key-export.ts'
 
 /** `--purpose` values and the verification relationships they stand for. */
 export const PURPOSES: Readonly<Record<string, string>> = { authentication: 'authentication', assertion: 'assertionMethod' }
@@ -79,12 +83,26 @@ export function register (program: Command): void {
   ], ['`ipid keys <command> --help` tells more.'])
 
   examples(common(keys.command('export'), { passphrase: true })
-    .description('write an encrypted backup of an identity (its keys stay sealed under the passphrase)')
+    .description('write an encrypted backup of an identity (its keys stay sealed under the passphrase); with --key, one document key as a JWK or PEM')
     .argument('<name>', 'the identity')
-    .argument('<file>', 'where to write the backup (created 0600)')
+    .argument('[file]', 'where to write the backup or key (created 0600); with --key it may be left out for stdout, never a terminal')
     .option('-f, --force', 'replace the file if it exists')
-    .action(run<CommonFlags & { force?: boolean }>(async ({ args, flags, out }) => {
-      const [name, file] = [args[0]!, resolve(args[1]!)]
+    .option('-k, --key <fragment>', 'export this key of the document alone (e.g. auth-1), for another wallet')
+    .addOption(new Option('--format <format>', 'with --key: jwk (RFC 8037, the default) or pem (PKCS#8; SPKI with --public)').choices(KEY_EXPORT_FORMATS))
+    .option('--public', 'with --key: the public key alone (no passphrase, no confirmation)')
+    .option('--encrypt', 'with --key --format pem: encrypt the key under the passphrase (PKCS#8 PBES2)')
+    .option('-y, --yes', 'with --key: do not ask to type the fragment (scripts)')
+    .action(run<KeyExportFlags>(async ({ args, flags, out }) => {
+      const name = args[0]!
+      if (flags.key !== undefined) {
+        const { exportDocumentKey } = await import('../key-export.ts')
+        await exportDocumentKey(name, args[1], flags, out)
+        return
+      }
+      const single = SINGLE_KEY_FLAGS.filter(([flag]) => flags[flag] !== undefined).map(([, spelled]) => spelled)
+      if (single.length > 0) throw new UsageError('key_needed', `${single.join(', ')} ${single.length === 1 ? 'applies' : 'apply'} to one key: add --key FRAGMENT (e.g. --key auth-1)`)
+      if (args[1] === undefined) throw new UsageError('file_needed', `give the file to write the backup to: \`ipid keys export ${name} ./${name}.backup.json\``)
+      const file = resolve(args[1])
       if (existsSync(file) && flags.force !== true) throw new UsageError('file_exists', `${file} already exists: choose another file, or pass --force`)
       const admin = await adminOf(flags)
       const detail = await detailOf(admin, name)
@@ -99,7 +117,17 @@ export function register (program: Command): void {
         'Its keys are sealed under the passphrase: the backup is useless without it, and so is the passphrase without a backup.',
         ...(detail.updateKeys === 'cold' ? [style.yellow('The update keys are not in it: they are in the cold key file. Keep both.')] : [])
       ])
-    })), ['ipid keys export alice ./alice.backup.json'])
+    })), [
+    'ipid keys export alice ./alice.backup.json',
+    'ipid keys export alice ./alice-auth-1.jwk --key auth-1',
+    'ipid keys export alice ./alice-auth-1.pem --key auth-1 --format pem --encrypt',
+    'ipid keys export alice --key auth-1 --public --format pem',
+    'ipid keys export alice --key auth-1 --yes --passphrase-file ./pass | wallet-import'
+  ], [
+    'With --key, the key of the DID document named by its fragment leaves in a standard format for another wallet',
+    '(a did-jwt signer, Veramo): a JWK (OKP/Ed25519, kid = its DID URL) or PKCS#8 PEM. You type the fragment to',
+    'confirm. The root and update keys never leave in plain text. The formats: spec/key-formats.md.'
+  ])
 
   examples(common(keys.command('import'), { passphrase: true })
     .description('restore an identity from a backup written by `ipid keys export`')
