@@ -3,10 +3,10 @@
  * without a DID library can check signed posts and logins. The audience and proof purpose are parameters,
  * as in did-jwt; the answer says which key signed and which version of the issuer's document held it.
  */
-import { verifyJWT } from 'did-jwt'
 import { Resolver as DidResolver } from 'did-resolver'
 import express from 'express'
 import { z } from 'zod'
+import { JwtVerificationError, verifyJwt } from '../client/verify.ts'
 import { sendProblem } from './problem.ts'
 import type { Router } from 'express'
 import type { ResolverRegistry } from 'did-resolver'
@@ -38,23 +38,21 @@ export function verifyRouter (ctx: VerifyContext): Router {
       return
     }
     const { jwt, audience, proofPurpose } = parsed.data
-    verifyJWT(jwt, { resolver: didResolver, ...(audience === undefined ? {} : { audience }), ...(proofPurpose === undefined ? {} : { proofPurpose }) })
+    // The same checks an app makes with ipidd/resolver: a deactivated issuer says so, a `kid` must be the key that verified.
+    verifyJwt(jwt, { resolver: didResolver, ...(audience === undefined ? {} : { audience }), ...(proofPurpose === undefined ? {} : { proofPurpose }) })
       .then(verified => {
         res.set('cache-control', 'no-store').json({
           verified: true,
           issuer: verified.issuer,
-          signer: verified.signer.id,
-          versionId: verified.didResolutionResult.didDocumentMetadata.versionId,
+          signer: verified.signer,
+          versionId: verified.versionId,
           payload: verified.payload
         })
       }, (err: unknown) => {
-        // did-jwt's messages start with a stable code (`invalid_signature: …`, `invalid_audience: …`).
-        const message = err instanceof Error ? err.message : String(err)
-        const code = /^([a-z_]+):/.exec(message)?.[1] ?? 'invalid_jwt'
-        if (code === 'resolver_error' && /internalError/.test(message)) { next(err); return }
+        if (!(err instanceof JwtVerificationError) || (err.reason === 'resolver_error' && err.resolutionError === 'internalError')) { next(err); return }
         // Not a 2xx, so that a client that only checks the status cannot mistake a forgery for a success.
         res.set('cache-control', 'no-store')
-        sendProblem(res, 422, message.slice(0, 500), { reason: code, verified: false })
+        sendProblem(res, 422, err.message.slice(0, 500), { reason: err.reason, verified: false })
       })
   })
   return router
