@@ -53,8 +53,11 @@ export function appWith (tarball: string, packages: string[] | 'all'): string {
   return app
 }
 
-/** The minified bundle of the app entry (browser: as the budget counts it; node: to see its module graph). */
-export async function bundleClient (platform: 'browser' | 'node'): Promise<{ bytes: number, errors: number, warnings: number, metafile: Metafile }> {
+/**
+ * The minified bundle of the app entry (browser: as the budget counts it; node: to see its module graph),
+ * did-resolver and did-jwt left out unless `external` says otherwise.
+ */
+export async function bundleClient (platform: 'browser' | 'node', external = DID_LIBRARIES): Promise<{ bytes: number, code: Uint8Array, errors: number, warnings: number, metafile: Metafile }> {
   const result = await build({
     entryPoints: [CLIENT_ENTRY],
     bundle: true,
@@ -63,9 +66,9 @@ export async function bundleClient (platform: 'browser' | 'node'): Promise<{ byt
     minify: true,
     write: false,
     metafile: true,
-    external: DID_LIBRARIES,
+    external,
     logLevel: 'silent'
   })
-  const bytes = result.outputFiles.reduce((sum, file) => sum + file.contents.byteLength, 0)
-  return { bytes, errors: result.errors.length, warnings: result.warnings.length, metafile: result.metafile }
+  const code = result.outputFiles[0]!.contents
+  return { bytes: code.byteLength, code, errors: result.errors.length, warnings: result.warnings.length, metafile: result.metafile }
 }
