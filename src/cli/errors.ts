@@ -79,6 +79,7 @@ export function describeFailure (err: unknown): Failure {
     case 'KeystoreError':
     case 'IdentityError':
     case 'OperationError':
+    case 'EmbeddedNodeUnavailableError':
       return { exitCode: EXIT_FAILED, reason: typeof e.reason === 'string' ? e.reason : 'failed', message: oneLine(message) }
     case 'InvalidDidError':
       return { exitCode: EXIT_USAGE, reason: typeof e.reason === 'string' ? e.reason : 'invalid_did', message: oneLine(message) }

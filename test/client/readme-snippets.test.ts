@@ -15,6 +15,7 @@ import { startDaemon } from '../../src/daemon.ts'
 import { MIN_SCRYPT_LOG_N } from '../../src/identity/keystore.ts'
 import { createLogger } from '../../src/log.ts'
 import { runNode } from '../helpers/cli.ts'
+import { EMBEDDED_NODE_PACKAGES } from '../../src/ipfs/helia.ts'
 import { REPO, appWith, packIpidd } from '../helpers/package.ts'
 import type { Daemon } from '../../src/daemon.ts'
 import type { IdentitySummary } from '../../src/identity/identities.ts'
@@ -32,6 +33,8 @@ let keyId: string
 let jwt: string
 let lightApp: string
 let fullApp: string
+/** Every package but the embedded node's optional ones: what `npm install ipidd` gives a daemon. */
+let withoutHelia: string
 const dirs: string[] = []
 
 /** The code block under `<!-- app-snippet:NAME -->` in the README. */
@@ -61,8 +64,9 @@ beforeAll(async () => {
   const tarball = packIpidd()
   lightApp = appWith(tarball, ['did-jwt', 'did-resolver'])
   fullApp = appWith(tarball, 'all')
+  withoutHelia = appWith(tarball, 'all', EMBEDDED_NODE_PACKAGES)
   const dataDir = mkdtempSync(join(tmpdir(), 'ipidd-snippets-'))
-  dirs.push(dataDir, lightApp, fullApp, join(tarball, '..'))
+  dirs.push(dataDir, lightApp, fullApp, withoutHelia, join(tarball, '..'))
   const config = loadConfig({ env: { HOME: dataDir }, flags: { dataDir, http: { port: 0 }, ipfs: { listen: ['/ip4/127.0.0.1/tcp/0'] } } })
   daemon = await startDaemon(config, { logger: createLogger('silent'), seal: { logN: MIN_SCRYPT_LOG_N } })
   alice = await daemon.identities.create({ name: 'alice', passphrase: PASSPHRASE })
@@ -111,5 +115,17 @@ describe('README: use ipidd from an app', () => {
     expect(code).not.toBe(0)
     expect(stderr).toContain('JwtVerificationError')
     expect(stderr).toContain("reason: 'deactivated'")
+  })
+})
+
+describe('the packed ipidd without the embedded node\'s optional packages', () => {
+  it('ipid daemon stops at once with one line naming the packages to install and the Kubo alternative (exit 1)', async () => {
+    const run = await runNode([join(withoutHelia, 'node_modules/ipidd/dist/cli/main.js'), 'daemon', '--data-dir', join(withoutHelia, 'data'),
+      '--http-port', '0', '--listen', '/ip4/127.0.0.1/tcp/0'], withoutHelia, { ...process.env, HOME: withoutHelia })
+    expect(run.code, run.stderr).toBe(1)
+    const lines = run.stderr.split('\n').filter(line => line !== '' && !line.startsWith('{'))
+    expect(lines).toHaveLength(1)
+    expect(lines[0]).toContain(`npm install ${EMBEDDED_NODE_PACKAGES.join(' ')}`)
+    expect(lines[0]).toContain('--kubo-url')
   })
 })

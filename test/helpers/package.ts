@@ -35,9 +35,9 @@ export function packIpidd (): string {
 
 /**
  * An app folder whose node_modules holds the unpacked ipidd and links to `packages` of this checkout (every
- * installed package with 'all': an app that also installed the embedded node's optional packages).
+ * installed package with 'all': an app that also installed the embedded node's optional packages), less `except`.
  */
-export function appWith (tarball: string, packages: string[] | 'all'): string {
+export function appWith (tarball: string, packages: string[] | 'all', except: readonly string[] = []): string {
   const app = mkdtempSync(join(tmpdir(), 'ipidd-app-'))
   const modules = join(app, 'node_modules')
   mkdirSync(modules)
@@ -46,7 +46,7 @@ export function appWith (tarball: string, packages: string[] | 'all'): string {
   const names = packages === 'all'
     ? readdirSync(join(REPO, 'node_modules')).filter(n => !n.startsWith('.')).flatMap(n => n.startsWith('@') ? readdirSync(join(REPO, 'node_modules', n)).map(m => `${n}/${m}`) : [n])
     : packages
-  for (const name of names) {
+  for (const name of names.filter(n => !except.includes(n))) {
     if (name.includes('/')) mkdirSync(join(modules, dirname(name)), { recursive: true })
     symlinkSync(join(REPO, 'node_modules', name), join(modules, name))
   }
