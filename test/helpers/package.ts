@@ -19,7 +19,8 @@ export const BUNDLE_BUDGET_BYTES = 60 * 1024
 export const DID_LIBRARIES = ['did-resolver', 'did-jwt']
 
 function run (command: string, args: string[], cwd: string): string {
-  const result = spawnSync(command, args, { cwd, encoding: 'utf8' })
+  // npm asks the registry for its own updates unless told not to: these runs reach nothing but the disk.
+  const result = spawnSync(command, args, { cwd, encoding: 'utf8', env: { ...process.env, npm_config_update_notifier: 'false', npm_config_audit: 'false', npm_config_fund: 'false' } })
   if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} failed (${String(result.status)}): ${result.stdout}${result.stderr}`)
   return result.stdout
 }
