@@ -23,6 +23,7 @@ import { createEmbeddedNode } from '../../src/ipfs/helia.ts'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { createRecord } from '../../src/ipns/record.ts'
 import { createLogger } from '../../src/log.ts'
+import { JWT_VERIFICATION_REASONS } from '../../src/client/verify.ts'
 import { DAY_MS, HOUR_MS, buildChain, documentWithAuthKey, multikeyOf, testIdentity } from '../helpers/fixtures.ts'
 import { publishLegacy, publishVersion } from '../helpers/network.ts'
 import { OpenApiChecker } from '../helpers/openapi-check.ts'
@@ -175,6 +176,13 @@ describe('the document', () => {
     expect(result.errors, JSON.stringify(result.errors)).toBeUndefined()
     expect(result.valid).toBe(true)
     expect(validator.version).toBe('3.1')
+  })
+
+  it('names the verification reasons that verifyJwt raises, and the signing reasons the admin API answers', () => {
+    const { schemas } = doc.components as { schemas: Record<string, { properties: { reason: { enum: string[] } } }> }
+    expect(schemas.VerifyFailure!.properties.reason.enum).toEqual([...JWT_VERIFICATION_REASONS])
+    const adminReasons = schemas.AdminProblem!.properties.reason.enum
+    for (const reason of ['wrong_purpose', 'key_locked', 'reserved_claim', 'bad_expiry', 'too_large', 'deactivated', 'unknown_key']) expect(adminReasons).toContain(reason)
   })
 })
 
