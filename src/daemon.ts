@@ -2,11 +2,12 @@
  * Composition root: builds the daemon's parts from one configuration, starts them in order and stops them in
  * reverse. Only this module knows every part.
  */
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { ResolveCache } from './cache/cache.ts'
 import { Keeper } from './cache/keeper.ts'
 import { createStore } from './cache/stores.ts'
+import { DataDirLockedError, lockDataDir } from './daemon-lock.ts'
 import { parseDid } from './did/identifier.ts'
 import { ADMIN_URL_FILE, AdminTokenError, loadOrCreateAdminToken } from './http/admin-token.ts'
 import { MAX_STATUS_PEERS } from './http/admin.ts'
@@ -40,7 +41,6 @@ import type { AddressInfo } from 'node:net'
 export const SHUTDOWN_DEADLINE_MS = 10_000
 /** How often the daemon checks whether its own records need re-signing; jittered by up to a tenth. */
 export const REPUBLISH_CHECK_INTERVAL_MS = 10 * 60 * 1000
-export const LOCK_FILE_NAME = 'daemon.lock'
 /** The raw block of zero bytes as an identity CID: what `/readyz` asks the IPFS backend for. */
 export const READY_PROBE_CID = CID.createV1(0x55, identity.digest(new Uint8Array()))
 /** How long each health check of `GET /admin/v1/status` may take. */
@@ -90,7 +90,13 @@ export async function startDaemon (config: Config, options: DaemonOptions): Prom
   const clock = options.clock ?? systemClock
   const startedAtMs = clock()
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 })
-  const releaseLock = acquireLock(config.dataDir)
+  let releaseLock: () => void
+  try {
+    releaseLock = lockDataDir(config.dataDir)
+  } catch (err) {
+    if (err instanceof DataDirLockedError) throw new DaemonStartError(err.message, { cause: err })
+    throw err
+  }
   let adminToken: string
   try {
     adminToken = loadOrCreateAdminToken(config.dataDir)
@@ -360,35 +366,4 @@ async function closeServer (server: Server, deadlineMs: number): Promise<void> {
     server.close(() => { clearTimeout(timer); resolve() })
     server.closeIdleConnections()
   })
-}
-
-/**
- * One daemon per data directory: its stores are not made for two writers. A lock left by a daemon that died
- * (its pid is gone) is taken over.
- */
-function acquireLock (dataDir: string): () => void {
-  const path = join(dataDir, LOCK_FILE_NAME)
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      writeFileSync(path, `${process.pid}\n`, { flag: 'wx', mode: 0o600 })
-      return () => { rmSync(path, { force: true }) }
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
-      const pid = Number.parseInt(readFileSync(path, 'utf8'), 10)
-      if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) {
-        throw new DaemonStartError(`another ipidd (pid ${pid}) is using ${dataDir}; stop it or choose another --data-dir`)
-      }
-      rmSync(path, { force: true })
-    }
-  }
-  throw new DaemonStartError(`cannot lock ${dataDir}`)
-}
-
-function isAlive (pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'
-  }
 }

@@ -6,6 +6,7 @@ import { existsSync, mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { lockDataDir } from '../../src/daemon-lock.ts'
 import { spawnDaemon } from '../helpers/cli.ts'
 import type { DaemonProcess } from '../helpers/cli.ts'
 
@@ -30,7 +31,8 @@ describe('ipid daemon', () => {
     daemon.child.kill('SIGINT')
     expect(await daemon.exited).toBe(0)
     expect(daemon.output().stdout).toContain('ipidd stopped')
-    expect(existsSync(join(dataDir, 'daemon.lock'))).toBe(false)
+    // The lock file stays (see src/daemon-lock.ts); its lock went with the process.
+    lockDataDir(dataDir)()
     const logLines = daemon.output().stderr.trim().split('\n').map(l => JSON.parse(l) as Record<string, unknown>)
     expect(logLines.filter(l => l.msg !== 'request').map(l => l.msg)).toEqual(['ipidd started', 'ipidd stopping', 'ipidd stopped'])
     // One structured line per HTTP request, with its id.

@@ -33,9 +33,13 @@ export interface DaemonProcess {
   output: () => { stdout: string, stderr: string }
 }
 
-/** `ipid daemon <args>` in a child process, on a free HTTP port and a loopback libp2p address unless `args` say otherwise. */
-export function spawnDaemon (args: string[], options: { cwd?: string, env?: NodeJS.ProcessEnv } = {}): DaemonProcess {
-  const child = spawn(process.execPath, [IPID_MAIN, 'daemon', '--http-port', '0', '--listen', '/ip4/127.0.0.1/tcp/0', ...args], {
+/**
+ * `ipid daemon <args>` in a child process, on a free HTTP port and a loopback libp2p address unless `args` say
+ * otherwise. `prefix` runs it under another command (`['unshare', '--pid', '--fork', '--mount-proc']`).
+ */
+export function spawnDaemon (args: string[], options: { cwd?: string, env?: NodeJS.ProcessEnv, prefix?: string[] } = {}): DaemonProcess {
+  const command = [...options.prefix ?? [], process.execPath, IPID_MAIN, 'daemon', '--http-port', '0', '--listen', '/ip4/127.0.0.1/tcp/0', ...args]
+  const child = spawn(command[0]!, command.slice(1), {
     stdio: ['ignore', 'pipe', 'pipe'],
     ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
     ...(options.env === undefined ? {} : { env: options.env })
