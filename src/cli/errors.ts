@@ -80,6 +80,7 @@ export function describeFailure (err: unknown): Failure {
     case 'IdentityError':
     case 'OperationError':
     case 'EmbeddedNodeUnavailableError':
+    case 'PeerKeyError':
       return { exitCode: EXIT_FAILED, reason: typeof e.reason === 'string' ? e.reason : 'failed', message: oneLine(message) }
     case 'InvalidDidError':
       return { exitCode: EXIT_USAGE, reason: typeof e.reason === 'string' ? e.reason : 'invalid_did', message: oneLine(message) }

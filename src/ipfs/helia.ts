@@ -348,13 +348,50 @@ async function collect (source: AsyncIterable<Uint8Array> | Uint8Array, limit: n
 async function loadOrCreatePeerKey (dataDir: string | undefined): Promise<PrivateKey> {
   if (dataDir === undefined) return generateKeyPair('Ed25519')
   const path = join(dataDir, PEER_KEY_FILE)
+  let bytes: Uint8Array
   try {
-    return privateKeyFromProtobuf(readFileSync(path))
+    bytes = readFileSync(path)
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+    const key = await generateKeyPair('Ed25519')
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 })
+    writeFileSync(path, privateKeyToProtobuf(key), { mode: 0o600, flag: 'wx' })
+    return key
   }
-  const key = await generateKeyPair('Ed25519')
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 })
-  writeFileSync(path, privateKeyToProtobuf(key), { mode: 0o600, flag: 'wx' })
+  return checkedPeerKey(path, bytes)
+}
+
+/** What a key pair signs to show that its private half matches the public half the PeerId comes from. */
+const PEER_KEY_PROBE = new TextEncoder().encode('ipidd: peer key check')
+
+/**
+ * The key file decoded and its pair checked. An Ed25519 key file holds the seed and the public key side by side,
+ * and decoding does not check that one belongs to the other: a file damaged in its seed still yields the old
+ * PeerId, and the node would start "healthy" while every noise handshake — every connection — fails.
+ */
+async function checkedPeerKey (path: string, bytes: Uint8Array): Promise<PrivateKey> {
+  let key: PrivateKey
+  try {
+    key = privateKeyFromProtobuf(bytes)
+  } catch (err) {
+    throw new PeerKeyError(path, 'it is not a libp2p private key', { cause: err })
+  }
+  let matches: boolean
+  try {
+    matches = await key.publicKey.verify(PEER_KEY_PROBE, await key.sign(PEER_KEY_PROBE))
+  } catch {
+    matches = false // a seed that is no key at all (Node's crypto refuses it)
+  }
+  if (!matches) throw new PeerKeyError(path, 'its private key does not match its public key')
   return key
+}
+
+/** The node's key file is damaged (reason `bad_peer_key`): the node does not start. Names the file, never its bytes. */
+export class PeerKeyError extends OperationError {
+  override readonly name = 'PeerKeyError'
+  constructor (path: string, problem: string, options?: ErrorOptions) {
+    super('bad_peer_key', `the libp2p key file ${path} is damaged (${problem}): restore it from a backup to keep this ` +
+      'node\'s PeerId, or delete it to start with a new PeerId (peers that know this node by its PeerId or ' +
+      'addresses must be given the new one; identities and their DIDs are not affected)', options)
+  }
 }
