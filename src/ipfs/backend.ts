@@ -36,8 +36,9 @@ export interface IpfsBackend {
 
 export interface GetRecordOptions extends AbortOptions {
   /**
-   * Only a record that peers answered with: never one kept locally when no peer answers. The resolver asks
-   * so, because its cache already holds what was seen before and a local copy is no proof of freshness.
+   * Only a record that peers answered with: never one kept locally when no peer answers (not even the copy in
+   * the node's own DHT store, unless a peer put a newer record there than any the node kept). The resolver
+   * asks so, because its cache already holds what was seen before and a local copy is no proof of freshness.
    */
   networkOnly?: boolean
 }

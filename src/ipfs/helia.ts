@@ -188,6 +188,30 @@ export async function createEmbeddedNode (options: EmbeddedNodeOptions): Promise
   }
   const onIdentify = (): void => { flushUnsent() }
 
+  // The best record the DHT's peers answer with. The DHT's own answer is one VALUE, the best of the peers'
+  // records and the one in its own store (a peer put it here, or this node did) — equal ones resolve to its own:
+  // a "network only" lookup that took it would call an answer fresh when no peer answered at all (a black-holed
+  // network). So the peers' answers are read from their responses, and the stored record is returned only when
+  // it is news: newer than any this node kept (a peer put a version here that this node never saw).
+  const fromPeers = async (routingKey: Uint8Array, callOptions: AbortOptions): Promise<Uint8Array> => {
+    const self = p2p().peerId as PeerId
+    const answers: Uint8Array[] = []
+    let stored: Uint8Array | undefined
+    try {
+      for await (const event of p2p().services.dht.get(routingKey, callOptions) as AsyncIterable<DhtEvent>) {
+        if (event.from === undefined) continue
+        if (event.name === 'PEER_RESPONSE' && event.record?.value !== undefined && !self.equals(event.from)) answers.push(event.record.value)
+        if (event.name === 'VALUE' && event.value !== undefined && self.equals(event.from)) stored = event.value
+      }
+    } catch (err) {
+      if (answers.length === 0 && stored === undefined) throw err // else the deadline cut the query short
+    }
+    if (answers.length > 0) return answers[ipnsSelector(routingKey, answers)]!
+    const kept = await localRecord(routingKey)
+    if (stored !== undefined && (kept === undefined || sequenceOf(stored) > sequenceOf(kept))) return stored
+    throw new Error('no peer answered')
+  }
+
   const onMessage = (event: { detail: { topic: string, data: Uint8Array } }): void => {
     for (const listener of listeners.get(event.detail.topic) ?? []) listener(event.detail.data)
   }
@@ -283,6 +307,11 @@ export async function createEmbeddedNode (options: EmbeddedNodeOptions): Promise
         throw new RecordNotFoundError(`no record for ${name.did}: no peers${callOptions.networkOnly === true ? '' : ', and none kept locally'}`)
       }
       try {
+        if (callOptions.networkOnly === true) {
+          const found = await fromPeers(routingKey, callOptions)
+          await keepLocally(routingKey, found)
+          return found
+        }
         const found = await helia.routing.get(routingKey, callOptions)
         await keepLocally(routingKey, found)
         return (await localRecord(routingKey)) ?? found
@@ -312,6 +341,9 @@ export async function createEmbeddedNode (options: EmbeddedNodeOptions): Promise
     }
   }
 }
+
+/** What `fromPeers` reads of the DHT's query events: a peer's response (with the record it holds), or the final value. */
+interface DhtEvent { name: string, from?: PeerId, value?: Uint8Array, record?: { value?: Uint8Array } }
 
 function sequenceOf (record: Uint8Array): bigint {
   try {
