@@ -144,6 +144,9 @@ export async function startDaemon (config: Config, options: DaemonOptions): Prom
       }
     })
     for (const { did } of identities.list()) await cache.pin(parseDid(did).id, 'own')
+    // The daemon's own identities are answered from its own state whatever the cache holds (emptied, deleted, a
+    // store that lost its data): the embedded node keeps the records it published, and their blocks, on disk.
+    if (node !== undefined) await offerOwnRecords(identities, node, resolver, logger)
     if (options.passphrase !== undefined) {
       for (const { name, deactivated } of identities.list()) {
         const opened = await identities.unlockRoot(name, options.passphrase).then(() => true, (err: Error) => {
@@ -344,6 +347,24 @@ function didAuthSigner (identities: Identities, configured: string | undefined, 
     return chosen === undefined ? undefined : identities.authSigner(chosen)
   } catch {
     return undefined // a configured identity that is not held: proves nothing (warned at start)
+  }
+}
+
+/**
+ * Offers each own identity's record, as the node kept it, to the resolver: a no-op when the cache holds it (or a
+ * later one), the way back when the cache lost it. Its blocks are in the node's blockstore.
+ */
+async function offerOwnRecords (identities: Identities, node: EmbeddedNode, resolver: Resolver, logger: Logger): Promise<void> {
+  for (const { did, versionId } of identities.list()) {
+    const name = parseDid(did)
+    const record = await node.keptRecord(name)
+    if (record === undefined) {
+      logger.warn({ did, versionId }, 'the node keeps no record of this own identity: it resolves from the cache or the network until its next change or republish')
+      continue
+    }
+    await resolver.offer(name, record).catch((err: Error) => {
+      logger.warn({ did, versionId, err: err.message }, 'the record the node kept of this own identity could not be offered to the resolver')
+    })
   }
 }
 

@@ -16,6 +16,13 @@ export const SQLITE_FILE_NAME = 'cache.sqlite'
 /** How long a write waits for another connection's lock before failing. */
 export const SQLITE_BUSY_TIMEOUT_MS = 5000
 
+/** SQLite's result codes for a file that is damaged, or is no database at all. */
+const SQLITE_CORRUPT = 11
+const SQLITE_NOTADB = 26
+
+/** The file opened but failed SQLite's integrity check. */
+class DamagedFileError extends Error {}
+
 export class SqliteStore implements CacheStore {
   readonly kind = 'sqlite'
   private readonly path: string
@@ -42,7 +49,7 @@ export class SqliteStore implements CacheStore {
       db.exec('CREATE INDEX IF NOT EXISTS names_used ON names (used_ms)')
       db.exec('CREATE TABLE IF NOT EXISTS pins (id TEXT PRIMARY KEY, kind TEXT NOT NULL) WITHOUT ROWID')
       const integrity = db.prepare('PRAGMA quick_check').get() as { quick_check: string } | undefined
-      if (integrity?.quick_check !== 'ok') throw new Error(`integrity check failed: ${integrity?.quick_check ?? 'no answer'}`)
+      if (integrity?.quick_check !== 'ok') throw new DamagedFileError(`integrity check failed: ${integrity?.quick_check ?? 'no answer'}`)
       this.blocks = new BlockTable(new NodeSqliteKeyvAdapter(db, 'keyv'))
       this.statements = {
         get: db.prepare('SELECT token, entry FROM names WHERE id = ?'),
@@ -59,6 +66,14 @@ export class SqliteStore implements CacheStore {
       }
       this.db = db
     } catch (err) {
+      const code = (err as { errcode?: unknown }).errcode
+      if (err instanceof DamagedFileError || code === SQLITE_CORRUPT || code === SQLITE_NOTADB) {
+        // Not moved aside by the daemon: a damaged file can be the first sign of a failing disk, which the operator
+        // should see; and deleting it loses nothing that the network and the data directory do not hold.
+        throw new CacheStoreError(`the SQLite cache ${this.path} is damaged (${(err as Error).message}). It is only a cache: ` +
+          `stop the daemon, delete it (with ${this.path}-wal and ${this.path}-shm), and start again; it is rebuilt from the ` +
+          'network and the data directory', { cause: err })
+      }
       throw new CacheStoreError(`cannot open the SQLite cache ${this.path}: ${(err as Error).message}`, { cause: err })
     }
   }

@@ -76,6 +76,8 @@ export function describeFailure (err: unknown): Failure {
       return { exitCode: EXIT_FAILED, reason: 'daemon_start', message: oneLine(message) }
     case 'AdminTokenError':
       return { exitCode: EXIT_FAILED, reason: 'admin_token', message: oneLine(message) }
+    case 'CacheStoreError':
+      return { exitCode: EXIT_FAILED, reason: 'cache_store', message: oneLine(message) }
     case 'KeystoreError':
     case 'IdentityError':
     case 'OperationError':

@@ -78,6 +78,8 @@ export interface EmbeddedNode extends IpfsBackend {
   readonly libp2p: unknown
   /** The node's datastore (DHT records, local IPNS records): for diagnostics and tests. */
   readonly datastore: Datastore
+  /** The best record for a name that this node published or fetched (kept on disk), without asking anyone; unvalidated. */
+  keptRecord: (name: IpidName) => Promise<Uint8Array | undefined>
 }
 
 /**
@@ -235,6 +237,7 @@ export async function createEmbeddedNode (options: EmbeddedNodeOptions): Promise
     get peerId () { return p2p().peerId as PeerId },
     get libp2p () { return p2p() },
     datastore,
+    keptRecord: async name => localRecord(routingKeyOf(name)),
     multiaddrs: () => (p2p().getMultiaddrs() as Array<{ toString: () => string }>).map(String),
     dial,
 

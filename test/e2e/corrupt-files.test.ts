@@ -1,13 +1,14 @@
 /**
  * Issue 12, restarts: files of the data directory damaged between two runs of the real `ipid daemon` process.
  * A garbled libp2p key stops the start with a message naming the file and the fix, instead of starting
- * "healthy" under a PeerId whose connections all fail.
+ * "healthy" under a PeerId whose connections all fail. An emptied or deleted cache does not make the daemon's
+ * own DIDs unresolvable; a damaged one stops the start saying it is only a cache.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { spawnDaemon } from '../helpers/cli.ts'
+import { runIpid, spawnDaemon } from '../helpers/cli.ts'
 import type { DaemonProcess } from '../helpers/cli.ts'
 
 const running: DaemonProcess[] = []
@@ -32,6 +33,38 @@ async function stop (daemon: DaemonProcess): Promise<void> {
 /** How the daemon's start ended: the exit code it stopped with, or 'ready'. */
 async function outcome (daemon: DaemonProcess): Promise<number | null | 'ready'> {
   return Promise.race([daemon.ready.then(() => 'ready' as const, () => daemon.exited), daemon.exited])
+}
+
+/** The environment of the `ipid` commands and daemons: a passphrase, and cheap key derivation (tests only). */
+function envOf (dataDir: string): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, HOME: dataDir, IPIDD_TEST_SCRYPT_LOG_N: '12', IPIDD_PASSPHRASE: 'corrupt files test passphrase' }
+  for (const name of ['IPIDD_DATA', 'IPIDD_API', 'IPIDD_CONFIG', 'IPIDD_BOOTSTRAP']) delete env[name]
+  return env
+}
+
+async function ipid (dataDir: string, args: string[]): Promise<{ code: number | null, stdout: string, stderr: string }> {
+  return runIpid([...args, '--data-dir', dataDir], dataDir, envOf(dataDir))
+}
+
+/** A daemon on `dataDir` with the identities `names`, created through `ipid init`; stopped again. Their DIDs and heads. */
+async function withIdentities (dataDir: string, names: string[]): Promise<Array<{ name: string, did: string, versionId: string }>> {
+  const daemon = spawnDaemon(['--data-dir', dataDir, '--log-level', 'warn'], { env: envOf(dataDir) })
+  running.push(daemon)
+  await daemon.ready
+  const created = []
+  for (const name of names) {
+    const init = await ipid(dataDir, ['init', '--name', name, '--json'])
+    expect(init.code, init.stderr).toBe(0)
+    created.push({ name, ...JSON.parse(init.stdout) as { did: string, versionId: string } })
+  }
+  await stop(daemon)
+  return created
+}
+
+async function resolveOver (url: string, did: string): Promise<{ status: number, versionId?: string }> {
+  const response = await fetch(`${url}/1.0/identifiers/${encodeURIComponent(did)}`)
+  const body = await response.json() as { didDocumentMetadata?: { versionId?: string } }
+  return { status: response.status, ...(body.didDocumentMetadata?.versionId === undefined ? {} : { versionId: body.didDocumentMetadata.versionId }) }
 }
 
 const peerIdOf = (daemon: DaemonProcess): string => /PeerId\s+(\S+)/.exec(daemon.output().stdout)?.[1] ?? ''
@@ -69,3 +102,40 @@ describe('a garbled libp2p key', () => {
     expect(peerIdOf(third)).not.toBe(peerId)
   })
 })
+
+describe('the cache emptied or deleted between two runs', () => {
+  it('still answers the daemon\'s own DIDs, from its own state, with no peer to ask', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'ipidd-owncache-'))
+    const [alice] = await withIdentities(dataDir, ['alice'])
+    const cacheFile = join(dataDir, 'cache.sqlite')
+    for (const damage of [() => { truncateSync(cacheFile, 0); rmSync(`${cacheFile}-wal`, { force: true }) }, () => { rmSync(cacheFile) }]) {
+      damage()
+      const daemon = start(dataDir)
+      const url = await daemon.ready
+      expect(await resolveOver(url, alice!.did)).toEqual({ status: 200, versionId: alice!.versionId })
+      await stop(daemon)
+    }
+  })
+})
+
+describe('a damaged cache.sqlite', () => {
+  it('stops the start, saying it is only a cache and can be deleted; deleted, the daemon starts', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'ipidd-badcache-'))
+    await withIdentities(dataDir, [])
+    const cacheFile = join(dataDir, 'cache.sqlite')
+    const bytes = readFileSync(cacheFile)
+    // The header stays a SQLite header; the pages after it are overwritten.
+    writeFileSync(cacheFile, Buffer.concat([bytes.subarray(0, 100), Buffer.alloc(Math.max(bytes.length, 8192) - 100, 0xa5)]))
+    rmSync(`${cacheFile}-wal`, { force: true })
+    const daemon = start(dataDir)
+    expect(await outcome(daemon)).toBe(1)
+    const message = daemon.output().stderr
+    expect(message).toContain(cacheFile)
+    expect(message).toMatch(/only a cache/)
+    expect(message).toMatch(/delete it/)
+
+    rmSync(cacheFile)
+    await start(dataDir).ready
+  })
+})
+
