@@ -6,6 +6,7 @@ import { mkdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { ResolveCache } from './cache/cache.ts'
 import { Keeper } from './cache/keeper.ts'
+import { PinFile, PinFileError } from './cache/pin-file.ts'
 import { createStore } from './cache/stores.ts'
 import { DataDirLockedError, lockDataDir } from './daemon-lock.ts'
 import { parseDid } from './did/identifier.ts'
@@ -143,7 +144,26 @@ export async function startDaemon (config: Config, options: DaemonOptions): Prom
         await resolver.offer(name, record)
       }
     })
-    for (const { did } of identities.list()) await cache.pin(parseDid(did).id, 'own')
+    // The daemon's own identities (identities/) and its operator's pins (pins.json) live in the data directory; the
+    // store holds a copy, which a shared store can lose, and the cache re-asserts it every maintenance round.
+    const pinFile = new PinFile(config.dataDir, writeFileAtomic)
+    let found: boolean
+    try {
+      found = pinFile.load()
+    } catch (err) {
+      throw err instanceof PinFileError ? new DaemonStartError(err.message, { cause: err }) : err
+    }
+    if (!found) {
+      // A data directory from before pins.json: its pins were in the store only. Tried again at the next start if
+      // the store does not answer now.
+      await cache.pins().then(pins => { pinFile.create(pins.filter(p => p.kind === 'pinned').map(p => p.id)) },
+        (err: Error) => { logger.warn({ err: err.message }, 'the pins held in the cache store could not be read into pins.json') })
+    }
+    cache.keepPins(() => {
+      const mine = new Set(identities.list().map(i => parseDid(i.did).id))
+      return [...[...mine].map(id => ({ id, kind: 'own' as const })), ...pinFile.list().filter(id => !mine.has(id)).map(id => ({ id, kind: 'pinned' as const }))]
+    })
+    await cache.reassertPins().catch((err: Error) => { logger.warn({ err: err.message }, 'pins not re-asserted in the cache store yet') })
     // The daemon's own identities are answered from its own state whatever the cache holds (emptied, deleted, a
     // store that lost its data): the embedded node keeps the records it published, and their blocks, on disk.
     if (node !== undefined) await offerOwnRecords(identities, node, resolver, logger)
@@ -205,14 +225,20 @@ export async function startDaemon (config: Config, options: DaemonOptions): Prom
       started.push(async () => auth.stop())
     }
     const own = (id: string): boolean => identities.list().some(i => parseDid(i.did).id === id)
+    // A pin is held once it is in pins.json; the store's copy follows, now or at the next maintenance round.
+    const storePin = (id: string, write: Promise<void>): void => {
+      write.catch((err: Error) => { logger.warn({ id, err: err.message }, 'the cache store did not take the pin change yet') })
+    }
     const pin = async (did: string): Promise<void> => {
       const name = parseDid(did)
-      await cache.pin(name.id, own(name.id) ? 'own' : 'pinned')
+      if (!own(name.id)) pinFile.add(name.id)
+      storePin(name.id, cache.pin(name.id, own(name.id) ? 'own' : 'pinned'))
       await resolver.resolve(name.did) // fetch it now, so that it is held while its owner is offline
     }
     const unpin = async (did: string): Promise<void> => {
       const name = parseDid(did)
-      await (own(name.id) ? cache.pin(name.id, 'own') : cache.unpin(name.id))
+      pinFile.remove(name.id)
+      storePin(name.id, own(name.id) ? cache.pin(name.id, 'own') : cache.unpin(name.id))
     }
 
     const limits: HttpLimits = {
@@ -222,7 +248,7 @@ export async function startDaemon (config: Config, options: DaemonOptions): Prom
     }
     const readinessChecks: ReadinessCheck[] = [
       // A lookup of an id that is never stored: cheap on every store (count() can be slow on PostgreSQL).
-      { name: 'cache', check: async () => { await cache.store.get('readyz-probe') } },
+      { name: 'cache', check: async signal => { await cache.probe(signal) } },
       // An identity CID carries its bytes: any backend answers it locally, without the network.
       { name: 'ipfs', check: async signal => { await backend.getBlock(READY_PROBE_CID, { signal }) } }
     ]
@@ -233,7 +259,8 @@ export async function startDaemon (config: Config, options: DaemonOptions): Prom
         return [name, await Promise.race([check(signal).then(() => 'ok' as const, () => signal.aborted ? 'timed out' as const : 'failed' as const), deadline])]
       }))
       const held = identities.list()
-      const pins = await cache.pins()
+      // The store's figures within the checks' deadline: a hung store must not hold the status up.
+      const [pins, count] = await Promise.all([cache.pins(), cache.count(AbortSignal.timeout(STATUS_CHECK_DEADLINE_MS)).catch(() => null)])
       const peers = node === undefined ? [] : (node.libp2p as { getPeers: () => Array<{ toString: () => string }> }).getPeers().map(String)
       const total = async (counter: { get: () => Promise<{ values: Array<{ value: number }> }> }): Promise<number> => (await counter.get()).values.reduce((sum, v) => sum + v.value, 0)
       return {
@@ -252,7 +279,7 @@ export async function startDaemon (config: Config, options: DaemonOptions): Prom
         identities: { held: held.length, deactivated: held.filter(i => i.deactivated).length },
         cache: {
           store: cache.store.kind,
-          identities: await cache.count(),
+          identities: count,
           maxIdentities: config.cache.maxIdentities,
           own: pins.filter(p => p.kind === 'own').length,
           pinned: pins.filter(p => p.kind === 'pinned').length,

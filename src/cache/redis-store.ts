@@ -5,8 +5,8 @@
  */
 import KeyvRedis from '@keyv/redis'
 import { BlockTable } from './blocks.ts'
-import { CacheStoreError, MAX_EVICTIONS_PER_ROUND, chainOf, encodeEntry, readEntry, newToken, redactUrl } from './store.ts'
-import type { CacheStore, PinKind, StoredEntry, StoredName } from './store.ts'
+import { CacheStoreError, MAX_EVICTIONS_PER_ROUND, chainOf, encodeEntry, readEntry, newToken, redactUrl, withinSignal } from './store.ts'
+import type { CacheStore, PinKind, StoreOptions, StoredEntry, StoredName } from './store.ts'
 
 /** Prefix of every key ipidd writes, so one Redis can hold other data too. */
 export const REDIS_KEY_PREFIX = 'ipidd:'
@@ -32,8 +32,11 @@ local used = redis.call('ZSCORE', KEYS[1], ARGV[2])
 if used and tonumber(used) < tonumber(ARGV[1]) then redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2]) end
 return 1`
 
-/** A `redis://` URL gives a single-node client (not cluster or sentinel): commands take just their words. */
-interface Client { sendCommand: (args: string[]) => Promise<unknown> }
+/**
+ * A `redis://` URL gives a single-node client (not cluster or sentinel): commands take just their words. Its
+ * `abortSignal` drops a command still queued (while the client reconnects); one already sent waits for its reply.
+ */
+interface Client { sendCommand: (args: string[], options?: { abortSignal?: AbortSignal }) => Promise<unknown> }
 
 export class RedisStore implements CacheStore {
   readonly kind = 'redis'
@@ -74,70 +77,75 @@ export class RedisStore implements CacheStore {
     this.client = undefined
   }
 
-  async get (id: string): Promise<StoredEntry | undefined> {
-    const reply = await this.command(['HMGET', this.nameKey(id), 'token', 'entry']) as Array<string | null>
+  async get (id: string, options: StoreOptions = {}): Promise<StoredEntry | undefined> {
+    const reply = await this.command(['HMGET', this.nameKey(id), 'token', 'entry'], options.signal) as Array<string | null>
     const [token, entry] = reply
     if (typeof token !== 'string' || typeof entry !== 'string') return undefined
     return readEntry(token, entry)
   }
 
-  async swap (id: string, expected: string | undefined, entry: StoredName, nowMs: number): Promise<string | undefined> {
+  async swap (id: string, expected: string | undefined, entry: StoredName, nowMs: number, options: StoreOptions = {}): Promise<string | undefined> {
     const token = newToken()
-    const done = await this.command(['EVAL', SWAP, '2', this.nameKey(id), this.used, expected ?? '', token, encodeEntry(entry), String(nowMs), id])
+    const done = await this.command(['EVAL', SWAP, '2', this.nameKey(id), this.used, expected ?? '', token, encodeEntry(entry), String(nowMs), id], options.signal)
     return Number(done) === 1 ? token : undefined
   }
 
-  async putBlocks (blocks: ReadonlyArray<readonly [string, Uint8Array]>): Promise<void> {
-    await this.blockTable().put(blocks)
+  async putBlocks (blocks: ReadonlyArray<readonly [string, Uint8Array]>, options: StoreOptions = {}): Promise<void> {
+    const table = this.blockTable()
+    await withinSignal(options.signal, async () => table.put(blocks))
   }
 
-  async getBlock (cid: string): Promise<Uint8Array | undefined> {
-    return this.blockTable().get(cid)
+  async getBlock (cid: string, options: StoreOptions = {}): Promise<Uint8Array | undefined> {
+    const table = this.blockTable()
+    return withinSignal(options.signal, async () => table.get(cid))
   }
 
-  async touch (used: ReadonlyMap<string, number>): Promise<void> {
-    await Promise.all([...used].map(async ([id, ms]) => this.command(['EVAL', TOUCH, '1', this.used, String(ms), id])))
+  async touch (used: ReadonlyMap<string, number>, options: StoreOptions = {}): Promise<void> {
+    await Promise.all([...used].map(async ([id, ms]) => this.command(['EVAL', TOUCH, '1', this.used, String(ms), id], options.signal)))
   }
 
-  async setPin (id: string, kind: PinKind | undefined): Promise<void> {
-    await this.command(kind === undefined ? ['HDEL', this.pinsKey, id] : ['HSET', this.pinsKey, id, kind])
+  async setPin (id: string, kind: PinKind | undefined, options: StoreOptions = {}): Promise<void> {
+    await this.command(kind === undefined ? ['HDEL', this.pinsKey, id] : ['HSET', this.pinsKey, id, kind], options.signal)
   }
 
-  async pins (): Promise<Array<{ id: string, kind: PinKind }>> {
-    const flat = await this.command(['HGETALL', this.pinsKey]) as string[]
+  async pins (options: StoreOptions = {}): Promise<Array<{ id: string, kind: PinKind }>> {
+    const flat = await this.command(['HGETALL', this.pinsKey], options.signal) as string[]
     const pins: Array<{ id: string, kind: PinKind }> = []
     for (let i = 0; i + 1 < flat.length; i += 2) pins.push({ id: flat[i]!, kind: flat[i + 1] as PinKind })
     return pins.sort((a, b) => a.id < b.id ? -1 : 1)
   }
 
-  async recent (sinceMs: number, limit: number): Promise<string[]> {
-    return await this.command(['ZRANGE', this.used, '+inf', String(sinceMs), 'BYSCORE', 'REV', 'LIMIT', '0', String(limit)]) as string[]
+  async recent (sinceMs: number, limit: number, options: StoreOptions = {}): Promise<string[]> {
+    return await this.command(['ZRANGE', this.used, '+inf', String(sinceMs), 'BYSCORE', 'REV', 'LIMIT', '0', String(limit)], options.signal) as string[]
   }
 
-  async count (): Promise<number> {
-    return Number(await this.command(['ZCARD', this.used]))
+  async count (options: StoreOptions = {}): Promise<number> {
+    return Number(await this.command(['ZCARD', this.used], options.signal))
   }
 
-  async evict (max: number): Promise<string[]> {
-    const excess = Math.min(await this.count() - max, MAX_EVICTIONS_PER_ROUND)
+  async evict (max: number, options: StoreOptions = {}): Promise<string[]> {
+    const { signal } = options
+    const excess = Math.min(await this.count(options) - max, MAX_EVICTIONS_PER_ROUND)
     if (excess <= 0) return []
-    const pinned = new Set((await this.pins()).map(p => p.id))
-    const candidates = await this.command(['ZRANGE', this.used, '0', String(excess + pinned.size - 1)]) as string[]
+    const pinned = new Set((await this.pins(options)).map(p => p.id))
+    const candidates = await this.command(['ZRANGE', this.used, '0', String(excess + pinned.size - 1)], signal) as string[]
     const victims = candidates.filter(id => !pinned.has(id)).slice(0, excess)
     const removed: string[] = []
+    const table = this.blockTable()
     for (const id of victims) {
-      const entry = await this.command(['HGET', this.nameKey(id), 'entry']) as string | null
-      await this.command(['DEL', this.nameKey(id)])
-      await this.command(['ZREM', this.used, id])
-      await this.blockTable().delete(entry === null ? [] : chainOf(entry))
+      const entry = await this.command(['HGET', this.nameKey(id), 'entry'], signal) as string | null
+      await this.command(['DEL', this.nameKey(id)], signal)
+      await this.command(['ZREM', this.used, id], signal)
+      await withinSignal(signal, async () => table.delete(entry === null ? [] : chainOf(entry)))
       removed.push(id)
     }
     return removed
   }
 
-  private async command (args: string[]): Promise<unknown> {
-    if (this.client === undefined) throw new CacheStoreError('the Redis cache is not open')
-    return this.client.sendCommand(args)
+  private async command (args: string[], signal?: AbortSignal): Promise<unknown> {
+    const client = this.client
+    if (client === undefined) throw new CacheStoreError('the Redis cache is not open')
+    return withinSignal(signal, async () => client.sendCommand(args, signal === undefined ? undefined : { abortSignal: signal }))
   }
 
   private blockTable (): BlockTable {

@@ -3,13 +3,15 @@
  * WAL journal, so readers never wait on the writer; `synchronous=NORMAL`, which in WAL mode keeps every
  * committed write across a crash of the process (kill -9) and may lose only the last commits on power loss —
  * acceptable for a cache whose every entry can be fetched and verified again.
+ *
+ * Its calls are synchronous and local: a signal is checked before each one (there is nothing to wait for).
  */
 import { closeSync, openSync } from 'node:fs'
 import { DatabaseSync } from 'node:sqlite'
 import { BlockTable } from './blocks.ts'
 import { NodeSqliteKeyvAdapter } from './keyv-sqlite.ts'
-import { CacheStoreError, MAX_EVICTIONS_PER_ROUND, chainOf, encodeEntry, readEntry, newToken } from './store.ts'
-import type { CacheStore, PinKind, StoredEntry, StoredName } from './store.ts'
+import { CacheStoreError, MAX_EVICTIONS_PER_ROUND, chainOf, checkSignal, encodeEntry, readEntry, newToken } from './store.ts'
+import type { CacheStore, PinKind, StoreOptions, StoredEntry, StoredName } from './store.ts'
 import type { StatementSync } from 'node:sqlite'
 
 export const SQLITE_FILE_NAME = 'cache.sqlite'
@@ -83,12 +85,14 @@ export class SqliteStore implements CacheStore {
     this.db = undefined
   }
 
-  async get (id: string): Promise<StoredEntry | undefined> {
+  async get (id: string, options: StoreOptions = {}): Promise<StoredEntry | undefined> {
+    checkSignal(options.signal)
     const row = this.stmt().get.get(id) as { token: string, entry: string } | undefined
     return row === undefined ? undefined : readEntry(row.token, row.entry)
   }
 
-  async swap (id: string, expected: string | undefined, entry: StoredName, nowMs: number): Promise<string | undefined> {
+  async swap (id: string, expected: string | undefined, entry: StoredName, nowMs: number, options: StoreOptions = {}): Promise<string | undefined> {
+    checkSignal(options.signal)
     const token = newToken()
     const text = encodeEntry(entry)
     const result = expected === undefined
@@ -97,37 +101,45 @@ export class SqliteStore implements CacheStore {
     return Number(result.changes) === 1 ? token : undefined
   }
 
-  async putBlocks (blocks: ReadonlyArray<readonly [string, Uint8Array]>): Promise<void> {
+  async putBlocks (blocks: ReadonlyArray<readonly [string, Uint8Array]>, options: StoreOptions = {}): Promise<void> {
+    checkSignal(options.signal)
     await this.blockTable().put(blocks)
   }
 
-  async getBlock (cid: string): Promise<Uint8Array | undefined> {
+  async getBlock (cid: string, options: StoreOptions = {}): Promise<Uint8Array | undefined> {
+    checkSignal(options.signal)
     return this.blockTable().get(cid)
   }
 
-  async touch (used: ReadonlyMap<string, number>): Promise<void> {
+  async touch (used: ReadonlyMap<string, number>, options: StoreOptions = {}): Promise<void> {
+    checkSignal(options.signal)
     if (used.size === 0) return
     this.transaction(() => { for (const [id, ms] of used) this.stmt().touch.run(ms, id) })
   }
 
-  async setPin (id: string, kind: PinKind | undefined): Promise<void> {
+  async setPin (id: string, kind: PinKind | undefined, options: StoreOptions = {}): Promise<void> {
+    checkSignal(options.signal)
     if (kind === undefined) this.stmt().pinDelete.run(id)
     else this.stmt().pinSet.run(id, kind)
   }
 
-  async pins (): Promise<Array<{ id: string, kind: PinKind }>> {
+  async pins (options: StoreOptions = {}): Promise<Array<{ id: string, kind: PinKind }>> {
+    checkSignal(options.signal)
     return this.stmt().pins.all() as Array<{ id: string, kind: PinKind }>
   }
 
-  async recent (sinceMs: number, limit: number): Promise<string[]> {
+  async recent (sinceMs: number, limit: number, options: StoreOptions = {}): Promise<string[]> {
+    checkSignal(options.signal)
     return (this.stmt().recent.all(sinceMs, limit) as Array<{ id: string }>).map(r => r.id)
   }
 
-  async count (): Promise<number> {
+  async count (options: StoreOptions = {}): Promise<number> {
+    checkSignal(options.signal)
     return Number((this.stmt().count.get() as { n: number | bigint }).n)
   }
 
-  async evict (max: number): Promise<string[]> {
+  async evict (max: number, options: StoreOptions = {}): Promise<string[]> {
+    checkSignal(options.signal)
     const excess = Math.min(await this.count() - max, MAX_EVICTIONS_PER_ROUND)
     if (excess <= 0) return []
     const victims = this.stmt().victims.all(excess) as Array<{ id: string, entry: string }>

@@ -64,36 +64,81 @@ export function readEntry (token: string, text: string): StoredEntry {
   }
 }
 
+/**
+ * Every store operation takes a signal (as Helia's `AbortOptions`): when it aborts, the operation rejects with a
+ * `CacheStoreError` of reason `store_timeout` at once, whether or not the server ever answers. A store that
+ * cannot cancel a request already sent (node-redis and pg cannot) abandons it: writes are compare-and-swaps, so
+ * one that lands late is as if it had raced another writer.
+ */
+export interface StoreOptions { signal?: AbortSignal }
+
 export interface CacheStore {
   /** `sqlite`, `redis`, `postgres`: for logs and metrics. */
   readonly kind: string
   /** Connects and creates tables; throws `CacheStoreError` with the cause named. */
   open: () => Promise<void>
   close: () => Promise<void>
-  get: (id: string) => Promise<StoredEntry | undefined>
+  get: (id: string, options?: StoreOptions) => Promise<StoredEntry | undefined>
   /**
    * Atomically writes `entry` if the stored token is still `expected` (`undefined`: no entry yet). Returns the
    * new token, or `undefined` when another writer got there first (the caller re-reads and re-decides).
    */
-  swap: (id: string, expected: string | undefined, entry: StoredName, nowMs: number) => Promise<string | undefined>
+  swap: (id: string, expected: string | undefined, entry: StoredName, nowMs: number, options?: StoreOptions) => Promise<string | undefined>
   /** Stores version-node blocks by CID; idempotent. */
-  putBlocks: (blocks: ReadonlyArray<readonly [cid: string, bytes: Uint8Array]>) => Promise<void>
-  getBlock: (cid: string) => Promise<Uint8Array | undefined>
+  putBlocks: (blocks: ReadonlyArray<readonly [cid: string, bytes: Uint8Array]>, options?: StoreOptions) => Promise<void>
+  getBlock: (cid: string, options?: StoreOptions) => Promise<Uint8Array | undefined>
   /** Records use times (least recently used leave first); batched by the caller. */
-  touch: (used: ReadonlyMap<string, number>) => Promise<void>
-  setPin: (id: string, kind: PinKind | undefined) => Promise<void>
-  pins: () => Promise<Array<{ id: string, kind: PinKind }>>
+  touch: (used: ReadonlyMap<string, number>, options?: StoreOptions) => Promise<void>
+  setPin: (id: string, kind: PinKind | undefined, options?: StoreOptions) => Promise<void>
+  pins: (options?: StoreOptions) => Promise<Array<{ id: string, kind: PinKind }>>
   /** Names used at or after `sinceMs`, most recent first. */
-  recent: (sinceMs: number, limit: number) => Promise<string[]>
-  count: () => Promise<number>
+  recent: (sinceMs: number, limit: number, options?: StoreOptions) => Promise<string[]>
+  count: (options?: StoreOptions) => Promise<number>
   /** Removes least-recently-used unpinned names (and their blocks) until at most `max` remain; returns them. */
-  evict: (max: number) => Promise<string[]>
+  evict: (max: number, options?: StoreOptions) => Promise<string[]>
 }
 
+/** `store_timeout`: the store did not answer before the signal aborted; `store_failed`: anything else. */
+export type CacheStoreReason = 'store_failed' | 'store_timeout'
+
 export class CacheStoreError extends Error {
-  constructor (message: string, options?: ErrorOptions) {
+  readonly reason: CacheStoreReason
+  constructor (message: string, options?: ErrorOptions & { reason?: CacheStoreReason }) {
     super(message, options)
     this.name = 'CacheStoreError'
+    this.reason = options?.reason ?? 'store_failed'
+  }
+}
+
+/** The error of an operation whose signal aborted. */
+function timedOut (signal: AbortSignal): CacheStoreError {
+  const why = signal.reason instanceof Error && signal.reason.name !== 'TimeoutError' ? `: ${signal.reason.message}` : ''
+  return new CacheStoreError(`the cache store did not answer in time${why}`, { reason: 'store_timeout', cause: signal.reason })
+}
+
+/** Throws `store_timeout` if `signal` has aborted: checked before an operation starts. */
+export function checkSignal (signal: AbortSignal | undefined): void {
+  if (signal?.aborted === true) throw timedOut(signal)
+}
+
+/**
+ * `work`'s result, or a `store_timeout` rejection as soon as `signal` aborts, even if `work` never settles
+ * (a hung server, a connection that queues commands while it reconnects).
+ */
+export async function withinSignal<T> (signal: AbortSignal | undefined, work: () => Promise<T>): Promise<T> {
+  if (signal === undefined) return work()
+  checkSignal(signal)
+  let onAbort: (() => void) | undefined
+  const aborted = new Promise<never>((_resolve, reject) => {
+    onAbort = () => { reject(timedOut(signal)) }
+    signal.addEventListener('abort', onAbort, { once: true })
+  })
+  const running = work()
+  running.catch(() => {}) // abandoned after an abort: its late failure is nobody's
+  try {
+    return await Promise.race([running, aborted])
+  } finally {
+    signal.removeEventListener('abort', onAbort!)
   }
 }
 

@@ -127,7 +127,8 @@ export interface DaemonStatus {
   httpUrl: string
   ipfs: { backend: string, network: string, peerId?: string, addresses: string[], peerCount: number, peers: string[] }
   identities: { held: number, deactivated: number }
-  cache: { store: string, identities: number, maxIdentities: number, own: number, pinned: number, hits: number, staleAnswers: number, networkLookups: number }
+  /** `identities`: null while the store does not answer (within the status deadline). */
+  cache: { store: string, identities: number | null, maxIdentities: number, own: number, pinned: number, hits: number, staleAnswers: number, networkLookups: number }
   keeper: { intervalMs: number, last: KeeperRound | null }
 }
 

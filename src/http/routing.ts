@@ -13,6 +13,7 @@
  * - Errors are RFC 9457 problem documents (`application/problem+json`); internal errors say nothing more.
  * - CORS is open, as the spec requires for browser clients.
  */
+import { CacheStoreError } from '../cache/store.ts'
 import { createHash } from 'node:crypto'
 import express from 'express'
 import { unmarshalIPNSRecord } from 'ipns'
@@ -148,6 +149,12 @@ export function routingRouter (ctx: RoutingContext): express.Router {
       if (err instanceof IpidError && err.reason === 'cache_contention') {
         res.set('Retry-After', '1')
         problem(res, 503, err.message, { reason: err.reason, code: err.code })
+        return
+      }
+      if (err instanceof CacheStoreError) {
+        // A shared store that does not answer (stopped, hung, failing over): nothing was stored; try again.
+        res.set('Retry-After', String(ROUTING_RETRY_AFTER_S))
+        problem(res, 503, 'the cache store did not answer: the record was not stored', { reason: 'cache_unavailable' })
         return
       }
       if (err instanceof IpidError) {

@@ -20,6 +20,7 @@ import { normaliseLegacyDocument } from '../did/legacy.ts'
 import { classifyPublished } from '../did/published.ts'
 import { formatTime, systemClock } from '../did/time.ts'
 import { BlockNotFoundError, RecordNotFoundError } from '../ipfs/backend.ts'
+import { CacheStoreError } from '../cache/store.ts'
 import { errorResult } from './result.ts'
 import { compareRecords, recordValueCid, validateRecord } from '../ipns/record.ts'
 import type { HistoryEntry } from '../did/changes.ts'
@@ -161,9 +162,16 @@ export class Resolver {
       if (selector instanceof IpidError) return errorResult(selector)
       this.watchName(name)
 
-      let state = await this.current(name)
+      let storeSilent = false
+      let state = await this.current(name).catch((err: unknown) => {
+        // The shared store did not answer by its deadline (stopped, hung, failing over): answer from the state
+        // verified in memory, flagged stale, since the store may hold a newer version another daemon wrote.
+        storeSilent = true
+        this.logger?.warn({ did: name.did, err: (err as Error).message }, 'the cache store did not answer; answering from the state verified in memory')
+        return this.states.get(name.id)
+      })
       const fresh = state !== undefined && this.clock() - state.retrievedAtMs < state.record.ttlMs
-      let stale = false
+      let stale = storeSilent
       if (!fresh || options.noCache === true) {
         const lookup = this.lookup(name, options)
         if (state === undefined || options.noCache === true) {
@@ -317,12 +325,14 @@ export class Resolver {
     // A store only this daemon writes (SQLite, behind the data-directory lock) cannot hold anything newer than
     // memory; a shared one can, written by another daemon a moment ago: then the stored entry is checked.
     if (options.forWrite !== true && !this.cache.shared && memory !== undefined && this.clock() - memory.retrievedAtMs < memory.record.ttlMs) return memory
-    let stored: StoredEntry | undefined
-    try {
-      stored = await this.cache.read(name.id)
-    } catch (err) {
-      if (options.forWrite === true) throw err
-      this.logger?.warn({ did: name.did, err: (err as Error).message }, 'the cache cannot be read; answering from memory and the network')
+    // A store that does not answer throws (CacheStoreError): the caller decides what to answer without it.
+    const stored: StoredEntry | undefined = await this.cache.read(name.id)
+    if (stored === undefined && memory?.token !== undefined) {
+      // The store lost the entry it held (a Redis restart without persistence, FLUSHALL, an eviction): the
+      // verified state goes back in, as an insert; if another daemon inserted first, its entry is adopted next.
+      const lost = memory.token
+      memory.token = undefined
+      if (options.forWrite !== true && !await this.persist(memory, blocksOf(memory), undefined).catch(() => false)) memory.token = lost
       return memory
     }
     if (stored === undefined || stored.token === memory?.token) return memory
@@ -569,6 +579,11 @@ function headOf (state: NameState): string {
   return (state.legacy?.cid ?? state.chain?.[0]?.cid)?.toString() ?? ''
 }
 
+/** The version-node blocks of a state's chain, to store again (a legacy document's block is not kept in memory). */
+function blocksOf (state: NameState): Array<readonly [string, Uint8Array]> {
+  return (state.chain ?? []).map(n => [n.cid.toString(), n.bytes] as const)
+}
+
 function toStored (state: NameState): StoredName {
   return {
     id: state.name.id,
@@ -620,6 +635,7 @@ function versionNotFound (name: IpidName): DidResolutionResult {
 
 function asIpidError (err: unknown): IpidError {
   if (err instanceof IpidError) return err
+  if (err instanceof CacheStoreError) return new IpidError('internalError', 'cache_unavailable', 'the cache store did not answer; nothing verified is held in memory for this DID')
   if (err instanceof RecordNotFoundError) return new IpidError('notFound', 'no_record', err.message)
   if (err instanceof BlockNotFoundError) return new IpidError('notFound', 'block_unavailable', err.message)
   if ((err as Error).name === 'AbortError' || (err as Error).name === 'TimeoutError') {

@@ -154,6 +154,37 @@ export function storeContract (kind: string, factory: StoreFactory): void {
       expect(await again.pins()).toEqual([{ id: 'k51r', kind: 'pinned' }])
     })
 
+    it('refuses every operation whose signal has aborted (store_timeout), changing nothing', async () => {
+      const { store } = await fresh()
+      const signal = AbortSignal.abort()
+      const refused = { name: 'CacheStoreError', reason: 'store_timeout' }
+      await expect(store.swap('k51s', undefined, entry('k51s', 1), 1, { signal })).rejects.toMatchObject(refused)
+      await expect(store.putBlocks([['bafys', new Uint8Array([1])]], { signal })).rejects.toMatchObject(refused)
+      await expect(store.setPin('k51s', 'pinned', { signal })).rejects.toMatchObject(refused)
+      await expect(store.touch(new Map([['k51s', 5]]), { signal })).rejects.toMatchObject(refused)
+      for (const read of [store.get('k51s', { signal }), store.getBlock('bafys', { signal }), store.pins({ signal }), store.recent(0, 1, { signal }), store.count({ signal }), store.evict(0, { signal })]) {
+        await expect(read).rejects.toMatchObject(refused)
+      }
+      expect(await store.get('k51s')).toBeUndefined()
+      expect(await store.getBlock('bafys')).toBeUndefined()
+      expect(await store.pins()).toEqual([])
+    })
+
+    it('works as usual under a signal that does not abort', async () => {
+      const { store } = await fresh()
+      const signal = AbortSignal.timeout(60_000)
+      const token = await store.swap('k51l', undefined, entry('k51l', 1), 1, { signal })
+      await store.putBlocks([['bafyl', new Uint8Array([7])]], { signal })
+      await store.setPin('k51l', 'own', { signal })
+      await store.touch(new Map([['k51l', 9]]), { signal })
+      expect((await store.get('k51l', { signal }))?.token).toBe(token)
+      expect(await store.getBlock('bafyl', { signal })).toEqual(new Uint8Array([7]))
+      expect(await store.pins({ signal })).toEqual([{ id: 'k51l', kind: 'own' }])
+      expect(await store.recent(0, 5, { signal })).toEqual(['k51l'])
+      expect(await store.count({ signal })).toBe(1)
+      expect(await store.evict(0, { signal })).toEqual([]) // pinned
+    })
+
     it('fails clearly when used after close', async () => {
       const { store } = await fresh()
       await store.close()

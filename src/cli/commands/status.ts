@@ -47,7 +47,7 @@ export function register (program: Command): void {
           ...ipfs.addresses.map((a, i): [string, string] => [i === 0 ? 'libp2p' : '', a]),
           ['peers', `${ipfs.peerCount}${ipfs.peers.length > 0 ? `  ${style.dim(ipfs.peers.slice(0, 5).join(', ') + (ipfs.peerCount > 5 ? ', …' : ''))}` : ''}`],
           ['identities', `${status.identities.held} held${status.identities.deactivated > 0 ? ` (${status.identities.deactivated} deactivated)` : ''}`],
-          ['cache', `${cache.store}: ${cache.identities} of at most ${cache.maxIdentities} identities; ${cache.own} own, ${cache.pinned} pinned`],
+          ['cache', `${cache.store}: ${cache.identities === null ? style.red('not answering, identities unknown') : cache.identities} of at most ${cache.maxIdentities} identities; ${cache.own} own, ${cache.pinned} pinned`],
           ['resolves', `${cache.hits} from the cache, ${cache.networkLookups} network lookups, ${cache.staleAnswers} stale answers`],
           ['keeper', `every ${formatInterval(keeper.intervalMs)}; ${keeper.last === null ? 'no round yet' : `last round ${keeper.last.startedAt}: kept ${keeper.last.kept}, republished ${keeper.last.republished}, failed ${keeper.last.failed}${keeper.last.expired > 0 ? `, ${keeper.last.expired} expired` : ''}`}`]
         ], style)
