@@ -19,6 +19,13 @@ export const POSTGRES_TABLE_PREFIX = 'ipidd_'
 /** Connections per daemon; the server's own limit is shared by every daemon. */
 export const POSTGRES_POOL_SIZE = 8
 export const POSTGRES_CONNECT_TIMEOUT_MS = 5000
+/**
+ * pg's own query timeout, beyond every caller's deadline (the longest is a maintenance round's 30 s): a query
+ * abandoned at its caller's deadline still holds a pooled connection until the server answers; past this, pg
+ * fails it and the pool discards the connection, so a server that never answers (a partition, a failover to
+ * another host) cannot keep the whole pool.
+ */
+export const POSTGRES_QUERY_TIMEOUT_MS = 60_000
 
 /** `@keyv/postgres` running its statements on a pool it is given (its constructor calls `connect()`). */
 class PooledKeyvPostgres extends KeyvPostgres {
@@ -54,7 +61,13 @@ export class PostgresStore implements CacheStore {
   }
 
   async open (): Promise<void> {
-    const pool = new pg.Pool({ connectionString: this.url, max: POSTGRES_POOL_SIZE, connectionTimeoutMillis: POSTGRES_CONNECT_TIMEOUT_MS })
+    const pool = new pg.Pool({
+      connectionString: this.url,
+      max: POSTGRES_POOL_SIZE,
+      connectionTimeoutMillis: POSTGRES_CONNECT_TIMEOUT_MS,
+      query_timeout: POSTGRES_QUERY_TIMEOUT_MS,
+      keepAlive: true // a peer that vanished without closing (a failover to another host) is noticed
+    })
     // Without a listener a server restart kills the process. Nothing to do here: the pool has already dropped
     // the dead connection, and a query that was running on it failed with its own error.
     pool.on('error', () => {})
@@ -104,13 +117,11 @@ export class PostgresStore implements CacheStore {
   }
 
   async putBlocks (blocks: ReadonlyArray<readonly [string, Uint8Array]>, options: StoreOptions = {}): Promise<void> {
-    const table = this.blockTable()
-    await withinSignal(options.signal, async () => table.put(blocks))
+    await this.blockTable().put(blocks, options.signal)
   }
 
   async getBlock (cid: string, options: StoreOptions = {}): Promise<Uint8Array | undefined> {
-    const table = this.blockTable()
-    return withinSignal(options.signal, async () => table.get(cid))
+    return this.blockTable().get(cid, options.signal)
   }
 
   async touch (used: ReadonlyMap<string, number>, options: StoreOptions = {}): Promise<void> {
@@ -145,8 +156,7 @@ export class PostgresStore implements CacheStore {
         SELECT id FROM ${this.names} WHERE id NOT IN (SELECT id FROM ${this.pinTable})
         ORDER BY used_ms LIMIT $1 FOR UPDATE SKIP LOCKED)
       RETURNING id, entry`, [excess], options.signal) as Array<{ id: string, entry: string }>
-    const table = this.blockTable()
-    await withinSignal(options.signal, async () => table.delete(rows.flatMap(r => chainOf(r.entry))))
+    await this.blockTable().delete(rows.flatMap(r => chainOf(r.entry)), options.signal)
     return rows.map(r => r.id)
   }
 

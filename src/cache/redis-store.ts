@@ -91,13 +91,11 @@ export class RedisStore implements CacheStore {
   }
 
   async putBlocks (blocks: ReadonlyArray<readonly [string, Uint8Array]>, options: StoreOptions = {}): Promise<void> {
-    const table = this.blockTable()
-    await withinSignal(options.signal, async () => table.put(blocks))
+    await this.blockTable().put(blocks, options.signal)
   }
 
   async getBlock (cid: string, options: StoreOptions = {}): Promise<Uint8Array | undefined> {
-    const table = this.blockTable()
-    return withinSignal(options.signal, async () => table.get(cid))
+    return this.blockTable().get(cid, options.signal)
   }
 
   async touch (used: ReadonlyMap<string, number>, options: StoreOptions = {}): Promise<void> {
@@ -131,12 +129,11 @@ export class RedisStore implements CacheStore {
     const candidates = await this.command(['ZRANGE', this.used, '0', String(excess + pinned.size - 1)], signal) as string[]
     const victims = candidates.filter(id => !pinned.has(id)).slice(0, excess)
     const removed: string[] = []
-    const table = this.blockTable()
     for (const id of victims) {
       const entry = await this.command(['HGET', this.nameKey(id), 'entry'], signal) as string | null
       await this.command(['DEL', this.nameKey(id)], signal)
       await this.command(['ZREM', this.used, id], signal)
-      await withinSignal(signal, async () => table.delete(entry === null ? [] : chainOf(entry)))
+      await this.blockTable().delete(entry === null ? [] : chainOf(entry), signal)
       removed.push(id)
     }
     return removed

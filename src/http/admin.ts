@@ -20,7 +20,7 @@
  * "wrong passphrase".
  *
  * Routes (paths relative to the mount point):
- *   GET    /identities                           → 200 { identities: IdentitySummary[] }
+ *   GET    /identities                           → 200 { identities: IdentitySummary[], damaged?: DamagedIdentity[] }
  *   POST   /identities                           { name, passphrase, services?, prerotation? } → 201 IdentitySummary
  *   GET    /identities/{name}                    → 200 IdentityDetail
  *   POST   /identities/{name}/services           { passphrase, service: { fragment, type, serviceEndpoint } } → 201 ChangeResult
@@ -164,6 +164,8 @@ const OPERATION_STATUS: Readonly<Record<string, number>> = {
   passphrase_too_long: 400,
   wrong_passphrase: 403,
   unknown_identity: 404,
+  // identity.json is damaged: that identity is stopped until a backup is imported (the message says how).
+  damaged_identity: 409,
   unknown_service: 404,
   unknown_key: 404,
   exists: 409,
@@ -243,9 +245,10 @@ export function adminRouter (ctx: AdminContext): Router {
   router.use('/backups', express.json({ limit: ADMIN_BACKUP_LIMIT_BYTES }))
   router.use(express.json({ limit: ADMIN_JSON_LIMIT_BYTES }))
 
-  /** The identities held: `{ identities: IdentitySummary[] }`, sorted by name. */
+  /** The identities held: `{ identities: IdentitySummary[] }`, sorted by name; `damaged`, when any: those whose identity.json is damaged. */
   router.get('/identities', (_req, res) => {
-    res.json({ identities: identities.list() })
+    const damaged = identities.damaged()
+    res.json({ identities: identities.list(), ...(damaged.length === 0 ? {} : { damaged }) })
   })
 
   /** Creates an identity and publishes its first version: 201 IdentitySummary; 409 `exists`, 400 `bad_name`. */

@@ -18,7 +18,7 @@
  * On disk: `<dataDir>/identities/<name>/identity.json` and `keys/*.key`, written atomically, 0600. New key files
  * are written before identity.json names them, so a crash at any point leaves a consistent identity.
  */
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { CID } from 'multiformats/cid'
@@ -92,6 +92,13 @@ export interface IdentitySummary {
   versionId: string
   version: number
   deactivated: boolean
+}
+
+/** An identity whose identity.json cannot be read or is not valid: stopped alone, with how to restore it. */
+export interface DamagedIdentity {
+  name: string
+  path: string
+  message: string
 }
 
 export interface IdentitiesInit {
@@ -196,6 +203,8 @@ export class Identities {
    */
   private readonly files = new Map<string, IdentityFile>()
   private names?: string[]
+  /** Identities whose identity.json was found damaged, until a backup is imported over it. */
+  private readonly damagedFiles = new Map<string, DamagedIdentity>()
 
   constructor (init: IdentitiesInit) {
     this.dir = join(init.dataDir, IDENTITIES_DIR)
@@ -213,7 +222,21 @@ export class Identities {
     this.names ??= existsSync(this.dir)
       ? readdirSync(this.dir).filter(n => IDENTITY_NAME_RE.test(n) && existsSync(this.identityPath(n))).sort()
       : []
-    return this.names.map(n => summary(this.read(n)))
+    // A damaged identity.json stops that identity alone: the others, and the daemon, run on (`damaged()`).
+    return this.names.flatMap(n => {
+      try {
+        return [summary(this.read(n))]
+      } catch (err) {
+        if ((err as IdentityError).reason === 'damaged_identity') return []
+        throw err
+      }
+    })
+  }
+
+  /** The identities left out of `list()` because their identity.json is damaged, each with how to restore it. */
+  damaged (): DamagedIdentity[] {
+    this.list()
+    return [...this.damagedFiles.values()]
   }
 
   get (name: string): IdentityFile {
@@ -516,7 +539,8 @@ export class Identities {
     if (!backup.success) throw new IdentityError('bad_backup', 'not an ipidd backup file')
     const identity = { ...backup.data.identity, name: asName ?? backup.data.identity.name }
     if (!IDENTITY_NAME_RE.test(identity.name)) throw new IdentityError('bad_name', 'invalid identity name')
-    if (existsSync(this.identityPath(identity.name))) throw new IdentityError('exists', `an identity named "${identity.name}" already exists`)
+    const damaged = this.damagedFiles.get(identity.name)
+    if (existsSync(this.identityPath(identity.name)) && damaged === undefined) throw new IdentityError('exists', `an identity named "${identity.name}" already exists`)
     // Every key file identity.json names is a plain name in its keys folder, never a path elsewhere.
     const named = [identity.keys.root, identity.keys.update, identity.keys.next, ...identity.keys.auth.map(k => k.file)]
     if (!named.every(f => f === undefined || KEY_FILE_NAME_RE.test(f))) throw new IdentityError('bad_backup', 'the backup names a key file outside its keys folder')
@@ -526,6 +550,8 @@ export class Identities {
       if (!KEY_FILE_NAME_RE.test(fileName)) throw new IdentityError('bad_backup', `unexpected key file name ${fileName}`)
       writeFileAtomic(this.keyPath(identity.name, fileName), JSON.stringify(content, null, 2))
     }
+    // The damaged file is kept beside the restored one, for a look at what happened to it.
+    if (damaged !== undefined) copyFileSync(damaged.path, `${damaged.path}.damaged`)
     this.write(identity)
     return summary(identity)
   }
@@ -580,7 +606,21 @@ export class Identities {
   private read (name: string): IdentityFile {
     const known = this.files.get(name)
     if (known !== undefined) return known
-    const file = readIdentityAt(this.dir, name)
+    const damaged = this.damagedFiles.get(name)
+    if (damaged !== undefined) throw new IdentityError('damaged_identity', damaged.message)
+    let file: IdentityFile
+    try {
+      file = readIdentityAt(this.dir, name)
+    } catch (err) {
+      if ((err as IdentityError).reason === 'unknown_identity') throw err
+      const path = this.identityPath(name)
+      const why = (err as IdentityError).reason === 'corrupt_identity' ? 'not a valid identity file' : (err as Error).message
+      const message = `${path} is damaged (${why}): the identity "${name}" is stopped, the others run on. Restore it from a ` +
+        `backup: \`ipid keys import FILE\` with a file \`ipid keys export ${name} FILE\` wrote puts its identity.json and keys back`
+      this.damagedFiles.set(name, { name, path, message })
+      this.logger?.error({ name, path }, message)
+      throw new IdentityError('damaged_identity', message, { cause: err })
+    }
     this.files.set(name, file)
     return file
   }
@@ -588,6 +628,7 @@ export class Identities {
   /** Writes identity.json (atomically, 0600) and keeps it as the identity's current file. */
   private write (file: IdentityFile): void {
     writeFileAtomic(this.identityPath(file.name), JSON.stringify(file, null, 2))
+    this.damagedFiles.delete(file.name)
     this.files.set(file.name, file)
     if (this.names !== undefined && !this.names.includes(file.name)) this.names = [...this.names, file.name].sort()
   }

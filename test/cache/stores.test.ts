@@ -116,7 +116,7 @@ describe('store selection and failures', () => {
       const path = join(dir, 'cache.sqlite')
       const { writeFileSync } = await import('node:fs')
       writeFileSync(path, 'this is not a database, it is a text file that is long enough to have a header')
-      await expect(new SqliteStore(path).open()).rejects.toThrow(/cannot open the SQLite cache/)
+      await expect(new SqliteStore(path).open()).rejects.toThrow(/the SQLite cache .* is damaged .* It is only a cache/)
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }

@@ -2,7 +2,8 @@
  * Issue 12, restarts: files of the data directory damaged between two runs of the real `ipid daemon` process.
  * A garbled libp2p key stops the start with a message naming the file and the fix, instead of starting
  * "healthy" under a PeerId whose connections all fail. An emptied or deleted cache does not make the daemon's
- * own DIDs unresolvable; a damaged one stops the start saying it is only a cache.
+ * own DIDs unresolvable; a damaged one stops the start saying it is only a cache. A damaged identity.json
+ * stops that identity only, and says how to restore it.
  */
 import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -70,7 +71,7 @@ async function resolveOver (url: string, did: string): Promise<{ status: number,
 const peerIdOf = (daemon: DaemonProcess): string => /PeerId\s+(\S+)/.exec(daemon.output().stdout)?.[1] ?? ''
 
 describe('a garbled libp2p key', () => {
-  it('stops the start, naming the file and the fix; deleting it gives a new PeerId', async () => {
+  it('stops the start, naming the file and the fix; deleting it gives a new PeerId', { timeout: 120_000 }, async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'ipidd-peerkey-'))
     const first = start(dataDir)
     await first.ready
@@ -104,7 +105,7 @@ describe('a garbled libp2p key', () => {
 })
 
 describe('the cache emptied or deleted between two runs', () => {
-  it('still answers the daemon\'s own DIDs, from its own state, with no peer to ask', async () => {
+  it('still answers the daemon\'s own DIDs, from its own state, with no peer to ask', { timeout: 120_000 }, async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'ipidd-owncache-'))
     const [alice] = await withIdentities(dataDir, ['alice'])
     const cacheFile = join(dataDir, 'cache.sqlite')
@@ -119,7 +120,7 @@ describe('the cache emptied or deleted between two runs', () => {
 })
 
 describe('a damaged cache.sqlite', () => {
-  it('stops the start, saying it is only a cache and can be deleted; deleted, the daemon starts', async () => {
+  it('stops the start, saying it is only a cache and can be deleted; deleted, the daemon starts', { timeout: 120_000 }, async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'ipidd-badcache-'))
     await withIdentities(dataDir, [])
     const cacheFile = join(dataDir, 'cache.sqlite')
@@ -139,3 +140,56 @@ describe('a damaged cache.sqlite', () => {
   })
 })
 
+describe('a damaged identity.json', () => {
+  it('stops that identity only: the daemon starts, the others work, and ipid ls says how to restore it', { timeout: 180_000 }, async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'ipidd-badidentity-'))
+    const [alice, bob] = await withIdentities(dataDir, ['alice', 'bob'])
+    const aliceFile = join(dataDir, 'identities', 'alice', 'identity.json')
+    const backup = join(dataDir, 'alice.backup')
+    const before = spawnDaemon(['--data-dir', dataDir, '--log-level', 'warn'], { env: envOf(dataDir) })
+    running.push(before)
+    await before.ready
+    const exported = await ipid(dataDir, ['keys', 'export', 'alice', backup])
+    expect(exported.code, exported.stderr).toBe(0)
+    await stop(before)
+    let bobHead = bob!.versionId
+    for (const damage of ['{ "format": "ipidd-identity/1", "name": "al', JSON.stringify({ format: 'ipidd-identity/1', name: 'alice' })]) {
+      writeFileSync(aliceFile, damage)
+      const daemon = spawnDaemon(['--data-dir', dataDir, '--log-level', 'warn'], { env: envOf(dataDir) })
+      running.push(daemon)
+      const url = await daemon.ready
+      expect(daemon.output().stderr).toContain(aliceFile)
+      expect(await resolveOver(url, bob!.did)).toEqual({ status: 200, versionId: bobHead })
+      const changed = await ipid(dataDir, ['key', 'add', 'bob', '--json'])
+      expect(changed.code, changed.stderr).toBe(0)
+      bobHead = (JSON.parse(changed.stdout) as { versionId: string }).versionId
+      expect(await resolveOver(url, bob!.did)).toEqual({ status: 200, versionId: bobHead })
+
+      const list = await ipid(dataDir, ['ls'])
+      expect(list.code, list.stderr).toBe(0)
+      expect(list.stdout).toContain(bob!.did)
+      expect(list.stdout).toContain('alice')
+      expect(list.stdout).toContain(aliceFile)
+      expect(list.stdout).toMatch(/ipid keys import/)
+      const json = JSON.parse((await ipid(dataDir, ['ls', '--json'])).stdout) as { identities: Array<{ name: string }>, damaged: Array<{ name: string, path: string, message: string }> }
+      expect(json.identities.map(i => i.name)).toEqual(['bob'])
+      expect(json.damaged).toEqual([expect.objectContaining({ name: 'alice', path: aliceFile })])
+      const show = await ipid(dataDir, ['show', 'alice'])
+      expect(show.code).toBe(1)
+      expect(show.stderr).toMatch(/ipid keys import/)
+      await stop(daemon)
+    }
+
+    // What the message says to do brings it back.
+    const daemon = spawnDaemon(['--data-dir', dataDir, '--log-level', 'warn'], { env: envOf(dataDir) })
+    running.push(daemon)
+    const url = await daemon.ready
+    const imported = await ipid(dataDir, ['keys', 'import', backup])
+    expect(imported.code, imported.stderr).toBe(0)
+    const json = JSON.parse((await ipid(dataDir, ['ls', '--json'])).stdout) as { identities: Array<{ name: string }>, damaged: unknown[] }
+    expect(json).toEqual({ identities: [expect.objectContaining({ name: 'alice' }), expect.objectContaining({ name: 'bob' })], damaged: [] })
+    expect(await resolveOver(url, alice!.did)).toEqual({ status: 200, versionId: alice!.versionId })
+    // The damaged file is kept beside the restored one.
+    expect(readFileSync(`${aliceFile}.damaged`, 'utf8')).toBe(JSON.stringify({ format: 'ipidd-identity/1', name: 'alice' }))
+  })
+})

@@ -65,6 +65,7 @@ const UNREACHABLE: Array<[string, string]> = [
   ['GET /admin/v1/peers 403', '403 not_loopback'],
   ['POST /admin/v1/peers/auth 403', '403 not_loopback'],
   ['GET /admin/v1/status 403', '403 not_loopback'],
+  ['GET /admin/v1/identities/{name} 409', 'damaged_identity: identity.json is read once; test/e2e/corrupt-files.test.ts damages one between two runs of the daemon process'],
   ['GET /readyz 503', 'the embedded backend and SQLite cache cannot be made to fail without stopping the daemon'],
   ['GET /routing/v1/ipns/{name} 504', 'a lookup longer than the 15 s routing deadline'],
   ['HEAD /routing/v1/ipns/{name} 504', 'a lookup longer than the 15 s routing deadline'],

@@ -9,7 +9,7 @@ import { resolveThrough } from './resolve.ts'
 import { adminOf, common, examples, namedIdentity, passphraseFor, run, updateKeyOption, withNameArgument } from './shared.ts'
 import type { Command } from 'commander'
 import type { ChangeFlags } from './change.ts'
-import type { IdentitySummary } from '../../identity/identities.ts'
+import type { DamagedIdentity, IdentitySummary } from '../../identity/identities.ts'
 import type { CommonFlags } from './shared.ts'
 
 /** The name `ipid init` gives when none is given. */
@@ -46,12 +46,17 @@ export function register (program: Command): void {
     .description('list the identities this daemon holds')
     .action(run<CommonFlags>(async ({ flags, out }) => {
       const admin = await adminOf(flags)
-      const list = await admin.get<{ identities: IdentitySummary[] }>('/identities')
-      out.result(list, style => list.identities.length === 0
-        ? 'no identities yet: create one with `ipid init`'
-        : table(['NAME', 'VERSION', 'STATE', 'DID'], list.identities.map(i => [
-          style.bold(i.name), String(i.version), i.deactivated ? style.red('deactivated') : style.green('active'), i.did
-        ]), style))
+      const list = await admin.get<{ identities: IdentitySummary[], damaged?: DamagedIdentity[] }>('/identities')
+      const damaged = list.damaged ?? []
+      out.result({ identities: list.identities, damaged }, style => [
+        ...(list.identities.length === 0 && damaged.length === 0
+          ? ['no identities yet: create one with `ipid init`']
+          : list.identities.length === 0 ? [] : table(['NAME', 'VERSION', 'STATE', 'DID'], list.identities.map(i => [
+            style.bold(i.name), String(i.version), i.deactivated ? style.red('deactivated') : style.green('active'), i.did
+          ]), style)),
+        // A damaged identity.json stops that identity: named, with how to restore it.
+        ...damaged.map(d => `${style.bold(d.name)}  ${style.red('damaged')}: ${d.message}`)
+      ])
     })), ['ipid ls', 'ipid ls --json'])
 
   examples(withNameArgument(common(program.command('show')))
