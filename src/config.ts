@@ -12,6 +12,7 @@ import { DEFAULT_MAX_IDENTITIES } from './cache/store.ts'
 import { RATE_LIMIT_BURST, RATE_LIMIT_REQUESTS_PER_WINDOW, RATE_LIMIT_WINDOW_MS } from './http/protect.ts'
 import { DEFAULT_EXPIRED_GRACE_MS } from './resolver/resolver.ts'
 import { IDENTITY_NAME_RE, defaultDataDir } from './shared-constants.ts'
+import { parseDid } from './did/identifier.ts'
 
 export const DEFAULT_HTTP_HOST = '127.0.0.1'
 export const DEFAULT_HTTP_PORT = 8080
@@ -27,6 +28,10 @@ export const MIN_KEEPER_INTERVAL_MS = 60_000
 /** Bounds on DIDAuth settings: a step deadline too short fails honest peers, too long lets silent ones hold slots. */
 export const MIN_AUTH_STEP_TIMEOUT_MS = 100
 export const MAX_AUTH_STEP_TIMEOUT_MS = 120_000
+/** `/1.0/testIdentifiers` lists a handful of DIDs for conformance suites, not a directory. */
+export const MAX_TEST_IDENTIFIERS = 64
+/** Who may read `/metrics` and `/readyz` on the main listener: loopback clients only, or anyone who reaches it. */
+export const PROBES_ACCESS = ['loopback', 'any'] as const
 
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
@@ -41,9 +46,20 @@ export const configSchema = z.strictObject({
     tlsCertFile: z.string().min(1).optional(),
     tlsKeyFile: z.string().min(1).optional(),
     rateLimitPerMinute: z.number().int().min(1).max(1_000_000),
-    rateLimitBurst: z.number().int().min(1).max(100_000)
+    rateLimitBurst: z.number().int().min(1).max(100_000),
+    /**
+     * `/metrics` and `/readyz` on the main listener: `loopback` (default) answers loopback clients only (behind a
+     * proxy, the client the trusted proxy names), so a daemon bound to 0.0.0.0 does not show them to the world.
+     */
+    probesAccess: z.enum(PROBES_ACCESS),
+    /** A second listener for `/healthz`, `/readyz` and `/metrics` alone, open to whoever reaches it (a kubelet, Prometheus). */
+    probesPort: z.number().int().min(0).max(65535).optional(),
+    /** Its address; the main listener's when not given. */
+    probesHost: z.string().min(1).optional()
   }).refine(h => (h.tlsCertFile === undefined) === (h.tlsKeyFile === undefined), { message: 'TLS needs both http.tlsCertFile and http.tlsKeyFile (IPIDD_TLS_CERT, IPIDD_TLS_KEY)' }),
   logLevel: z.enum(logLevels),
+  /** DIDs listed at `/1.0/testIdentifiers` (the DID Resolution test suite asks for them); none by default. */
+  testIdentifiers: z.array(z.string().refine(isIpidDid, 'a did:ipid DID')).max(MAX_TEST_IDENTIFIERS),
   ipfs: z.strictObject({
     /** `embedded` (Helia in this process) or `kubo` (a Kubo node over its RPC API). */
     backend: z.enum(['embedded', 'kubo']),
@@ -66,7 +82,7 @@ export const configSchema = z.strictObject({
   }),
   /** DIDAuth over libp2p (spec/didauth.md); only with the embedded node. */
   auth: z.strictObject({
-    /** The identity this daemon proves itself as; unset: the only identity it holds, if it holds exactly one. */
+    /** The identity this daemon proves itself as; unset: the one chosen on it (src/auth/identity-choice.ts: the first made). */
     identity: z.string().regex(IDENTITY_NAME_RE, 'an identity name').optional(),
     /** Refuse peers that do not prove a DID when they open a handshake. */
     requirePeerProof: z.boolean(),
@@ -86,8 +102,9 @@ export type Config = z.infer<typeof configSchema>
 /** The parts of a configuration a file, the environment or flags may set. */
 export type ConfigInput = {
   dataDir?: string
-  http?: { host?: string, port?: number, trustProxy?: false | number | string[], tlsCertFile?: string, tlsKeyFile?: string, rateLimitPerMinute?: number, rateLimitBurst?: number }
+  http?: { host?: string, port?: number, trustProxy?: false | number | string[], tlsCertFile?: string, tlsKeyFile?: string, rateLimitPerMinute?: number, rateLimitBurst?: number, probesAccess?: string, probesPort?: number, probesHost?: string }
   logLevel?: string
+  testIdentifiers?: string[]
   ipfs?: { backend?: string, kuboUrl?: string, listen?: string[], announce?: string[], bootstrap?: string[], network?: string }
   cache?: { url?: string, maxIdentities?: number, expiredGraceMs?: number, keepResolved?: boolean, keeperIntervalMs?: number }
   auth?: {
@@ -114,9 +131,11 @@ export function defaultConfig (env: NodeJS.ProcessEnv = process.env): Config {
       port: DEFAULT_HTTP_PORT,
       trustProxy: false,
       rateLimitPerMinute: RATE_LIMIT_REQUESTS_PER_WINDOW * 60_000 / RATE_LIMIT_WINDOW_MS,
-      rateLimitBurst: RATE_LIMIT_BURST
+      rateLimitBurst: RATE_LIMIT_BURST,
+      probesAccess: 'loopback'
     },
     logLevel: 'info',
+    testIdentifiers: [],
     ipfs: { backend: 'embedded', listen: [...DEFAULT_LISTEN], announce: [], bootstrap: [], network: 'local' },
     cache: { maxIdentities: DEFAULT_MAX_IDENTITIES, expiredGraceMs: DEFAULT_EXPIRED_GRACE_MS, keepResolved: false, keeperIntervalMs: DEFAULT_KEEPER_INTERVAL_MS },
     auth: { requirePeerProof: false, autoAuthenticate: false, stepTimeoutMs: STEP_TIMEOUT_MS, limits: { ...DEFAULT_DIDAUTH_LIMITS } }
@@ -133,7 +152,11 @@ export function configFromEnv (env: NodeJS.ProcessEnv): ConfigInput {
   if (nonEmpty(env.IPIDD_TLS_CERT)) input.http = { ...input.http, tlsCertFile: env.IPIDD_TLS_CERT }
   if (nonEmpty(env.IPIDD_TLS_KEY)) input.http = { ...input.http, tlsKeyFile: env.IPIDD_TLS_KEY }
   if (nonEmpty(env.IPIDD_RATE_LIMIT)) input.http = { ...input.http, rateLimitPerMinute: parseCount(env.IPIDD_RATE_LIMIT, 'IPIDD_RATE_LIMIT') }
+  if (nonEmpty(env.IPIDD_PROBES_ACCESS)) input.http = { ...input.http, probesAccess: env.IPIDD_PROBES_ACCESS }
+  if (nonEmpty(env.IPIDD_PROBES_PORT)) input.http = { ...input.http, probesPort: parsePort(env.IPIDD_PROBES_PORT, 'IPIDD_PROBES_PORT') }
+  if (nonEmpty(env.IPIDD_PROBES_HOST)) input.http = { ...input.http, probesHost: env.IPIDD_PROBES_HOST }
   if (env.IPIDD_LOG_LEVEL !== undefined && env.IPIDD_LOG_LEVEL !== '') input.logLevel = env.IPIDD_LOG_LEVEL
+  if (nonEmpty(env.IPIDD_TEST_IDENTIFIERS)) input.testIdentifiers = list(env.IPIDD_TEST_IDENTIFIERS)
   const ipfs: NonNullable<ConfigInput['ipfs']> = {}
   if (nonEmpty(env.IPIDD_KUBO_URL)) { ipfs.backend = 'kubo'; ipfs.kuboUrl = env.IPIDD_KUBO_URL }
   if (nonEmpty(env.IPIDD_LISTEN)) ipfs.listen = list(env.IPIDD_LISTEN)
@@ -152,6 +175,15 @@ export function configFromEnv (env: NodeJS.ProcessEnv): ConfigInput {
   if (nonEmpty(env.IPIDD_AUTH_AUTO)) auth.autoAuthenticate = parseBoolean(env.IPIDD_AUTH_AUTO, 'IPIDD_AUTH_AUTO')
   if (Object.keys(auth).length > 0) input.auth = auth
   return input
+}
+
+function isIpidDid (text: string): boolean {
+  try {
+    parseDid(text)
+    return true
+  } catch {
+    return false
+  }
 }
 
 function nonEmpty (value: string | undefined): value is string {
@@ -212,6 +244,7 @@ export function mergeConfig (base: Config, ...layers: ConfigInput[]): Config {
   return {
     ...parsed.data,
     dataDir: resolve(parsed.data.dataDir),
+    testIdentifiers: [...new Set(parsed.data.testIdentifiers)],
     http: {
       ...http,
       ...(http.tlsCertFile === undefined ? {} : { tlsCertFile: resolve(http.tlsCertFile) }),

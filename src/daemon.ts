@@ -13,14 +13,16 @@ import { parseDid } from './did/identifier.ts'
 import { ADMIN_URL_FILE, AdminTokenError, loadOrCreateAdminToken } from './http/admin-token.ts'
 import { MAX_STATUS_PEERS } from './http/admin.ts'
 import { writeFileAtomic } from './identity/keystore.ts'
-import { createApp } from './http/app.ts'
+import { createApp, createProbesApp } from './http/app.ts'
 import { DEFAULT_HTTP_LIMITS, HttpServerError, createHttpServer } from './http/protect.ts'
 import { CID } from 'multiformats/cid'
 import { identity } from 'multiformats/hashes/identity'
 import { Metrics } from './metrics.ts'
-import { systemClock } from './did/time.ts'
+import { formatTime, systemClock } from './did/time.ts'
 import { Identities } from './identity/identities.ts'
 import { DidAuthService } from './auth/service.ts'
+import { DidAuthChoice } from './auth/identity-choice.ts'
+import { unattendedState } from './identity/unattended.ts'
 import { createEmbeddedNode } from './ipfs/helia.ts'
 import { createKuboBackend } from './ipfs/kubo.ts'
 import { Resolver } from './resolver/resolver.ts'
@@ -34,6 +36,7 @@ import type { Config } from './config.ts'
 import type { Clock } from './did/time.ts'
 import type { Logger } from './log.ts'
 import type { AuthSigner } from './identity/identities.ts'
+import type { UnattendedState } from './identity/unattended.ts'
 import type { Libp2p } from '@libp2p/interface'
 import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -57,6 +60,8 @@ export class DaemonStartError extends Error {
 export interface Daemon {
   readonly config: Config
   readonly httpUrl: string
+  /** The probes listener (`http.probesPort`): `/healthz`, `/readyz` and `/metrics` alone, plain HTTP. */
+  readonly probesUrl?: string
   readonly backend: IpfsBackend
   /** The embedded node, when the daemon runs one (not with the Kubo backend). */
   readonly node?: EmbeddedNode
@@ -67,6 +72,10 @@ export interface Daemon {
   readonly metrics: Metrics
   /** DIDAuth over libp2p (spec/didauth.md): with the embedded node only. */
   readonly auth?: DidAuthService
+  /** The identity DIDAuth proves when a peer names none (with the embedded node only). */
+  readonly didauth?: DidAuthChoice
+  /** Which identities are locked in this run (their records are not re-signed) and when own records expire. */
+  unattended: () => Promise<UnattendedState>
   /** Keeps an identity alive for others: held, never evicted, republished by the keeper. */
   pin: (did: string) => Promise<void>
   unpin: (did: string) => Promise<void>
@@ -180,6 +189,16 @@ export async function startDaemon (config: Config, options: DaemonOptions): Prom
         })
       }
     }
+    // Told at start, in the status and in /metrics: a daemon that cannot re-sign loses its identities in a week.
+    const heldRecord = async (id: string): Promise<Uint8Array | undefined> => withDeadline(cache.read(id).then(stored => stored?.entry?.record), STATUS_CHECK_DEADLINE_MS)
+    const unattended = async (): Promise<UnattendedState> => unattendedState(identities, heldRecord, clock())
+    metrics.watchUnattended(unattended)
+    const atStart = await unattended()
+    if (atStart.locked.length > 0) {
+      const first = atStart.expiries.find(e => atStart.locked.includes(e.name))
+      logger.warn({ locked: atStart.locked, ...(first === undefined ? {} : { firstExpiry: formatTime(first.expiresAtMs) }) },
+        'identities locked: their records are not re-signed and expire at their EOL; start the daemon with IPIDD_PASSPHRASE or IPIDD_PASSPHRASE_FILE')
+    }
     const republish = (): void => {
       identities.republish()
         .then(count => { if (count > 0) logger.info({ count }, 'records re-signed and republished') })
@@ -203,7 +222,11 @@ export async function startDaemon (config: Config, options: DaemonOptions): Prom
     })
     keeper.start()
     started.push(async () => keeper.stop())
-    const auth = node === undefined
+    const didauth = node === undefined
+      ? undefined
+      : new DidAuthChoice({ dataDir: config.dataDir, identities, logger, ...(config.auth.identity === undefined ? {} : { configured: config.auth.identity }) })
+    didauth?.settle()
+    const auth = node === undefined || didauth === undefined
       ? undefined
       : new DidAuthService({
         libp2p: node.libp2p as Libp2p,
@@ -211,7 +234,7 @@ export async function startDaemon (config: Config, options: DaemonOptions): Prom
         clock,
         logger,
         metrics,
-        signer: name => didAuthSigner(identities, config.auth.identity, name),
+        signer: name => didAuthSigner(identities, didauth, name),
         requirePeerProof: config.auth.requirePeerProof,
         autoAuthenticate: config.auth.autoAuthenticate,
         stepTimeoutMs: config.auth.stepTimeoutMs,
@@ -259,6 +282,7 @@ export async function startDaemon (config: Config, options: DaemonOptions): Prom
         return [name, await Promise.race([check(signal).then(() => 'ok' as const, () => signal.aborted ? 'timed out' as const : 'failed' as const), deadline])]
       }))
       const held = identities.list()
+      const state = await unattended()
       // The store's figures within the checks' deadline: a hung store must not hold the status up.
       const [pins, count] = await Promise.all([cache.pins(), cache.count(AbortSignal.timeout(STATUS_CHECK_DEADLINE_MS)).catch(() => null)])
       const peers = node === undefined ? [] : (node.libp2p as { getPeers: () => Array<{ toString: () => string }> }).getPeers().map(String)
@@ -276,7 +300,13 @@ export async function startDaemon (config: Config, options: DaemonOptions): Prom
           peerCount: peers.length,
           peers: peers.slice(0, MAX_STATUS_PEERS)
         },
-        identities: { held: held.length, deactivated: held.filter(i => i.deactivated).length },
+        identities: {
+          held: held.length,
+          deactivated: held.filter(i => i.deactivated).length,
+          locked: state.locked,
+          earliestExpiry: state.expiries[0] === undefined ? null : { name: state.expiries[0].name, did: state.expiries[0].did, expiresAt: formatTime(state.expiries[0].expiresAtMs) }
+        },
+        didauth: didauth?.describe() ?? null,
         cache: {
           store: cache.store.kind,
           identities: count,
@@ -297,9 +327,10 @@ export async function startDaemon (config: Config, options: DaemonOptions): Prom
       accessLogger: options.accessLogger ?? logger,
       limits,
       readinessChecks,
+      probesAccess: config.http.probesAccess,
       resolver,
       metrics,
-      testIdentifiers: () => identities.list().filter(i => !i.deactivated).map(i => i.did),
+      testIdentifiers: () => config.testIdentifiers,
       routing: {
         getRecord: async name => resolver.bestRecord(name),
         putRecord: async (name, record, signal) => resolver.offer(name, record, { signal }),
@@ -315,6 +346,7 @@ export async function startDaemon (config: Config, options: DaemonOptions): Prom
         clock,
         pins: async () => (await cache.pins()).map(p => ({ did: `did:ipid:${p.id}`, kind: p.kind })),
         keeper: () => ({ ...(keeper.last === undefined ? {} : { last: keeper.last }), intervalMs: config.cache.keeperIntervalMs }),
+        ...(didauth === undefined ? {} : { didauth }),
         ...(auth === undefined ? {} : { peers: { list: () => auth.registry.list(), authenticate: async (address: string, as?: string) => auth.authenticate(address, as === undefined ? {} : { as }) } }),
         status
       }
@@ -329,9 +361,14 @@ export async function startDaemon (config: Config, options: DaemonOptions): Prom
     // An accept error (EMFILE) must not crash the daemon.
     server.on('error', (err: Error) => { logger.error({ err: err.message }, 'HTTP server error') })
     started.push(async () => closeServer(server, SHUTDOWN_DEADLINE_MS))
-    const address = server.address() as AddressInfo
-    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
-    const httpUrl = `${config.http.tlsCertFile === undefined ? 'http' : 'https'}://${host}:${address.port}`
+    const httpUrl = urlOf(server, config.http.tlsCertFile === undefined ? 'http' : 'https')
+    let probesUrl: string | undefined
+    if (config.http.probesPort !== undefined) {
+      const probes = await listen(createHttpServer(createProbesApp({ startedAtMs, now: clock, metrics, readinessChecks, logger }), { limits, logger }), config.http.probesHost ?? config.http.host, config.http.probesPort)
+      probes.on('error', (err: Error) => { logger.error({ err: err.message }, 'probes listener error') })
+      started.push(async () => closeServer(probes, SHUTDOWN_DEADLINE_MS))
+      probesUrl = urlOf(probes, 'http')
+    }
     // Where `ipid` finds this daemon's API (whatever port it got); gone again once the daemon stops.
     const urlFile = join(config.dataDir, ADMIN_URL_FILE)
     writeFileAtomic(urlFile, `${httpUrl}\n`)
@@ -340,6 +377,7 @@ export async function startDaemon (config: Config, options: DaemonOptions): Prom
       version: VERSION,
       dataDir: config.dataDir,
       httpUrl,
+      ...(probesUrl === undefined ? {} : { probesUrl }),
       backend: backend.kind,
       cache: cache.store.kind,
       ...(node === undefined ? {} : { peerId: node.peerId.toString(), listen: node.multiaddrs() }),
@@ -355,7 +393,7 @@ export async function startDaemon (config: Config, options: DaemonOptions): Prom
       })()
       return stopping
     }
-    return { config, httpUrl, backend, ...(node === undefined ? {} : { node }), resolver, identities, cache, keeper, metrics, ...(auth === undefined ? {} : { auth }), pin, unpin, stop }
+    return { config, httpUrl, ...(probesUrl === undefined ? {} : { probesUrl }), backend, ...(node === undefined ? {} : { node }), resolver, identities, cache, keeper, metrics, ...(auth === undefined ? {} : { auth }), ...(didauth === undefined ? {} : { didauth }), unattended, pin, unpin, stop }
   } catch (err) {
     await unwind()
     throw err
@@ -363,14 +401,13 @@ export async function startDaemon (config: Config, options: DaemonOptions): Prom
 }
 
 /**
- * The identity DIDAuth acts as: the one asked for (an unknown name throws `unknown_identity`), else the one
- * configured (`auth.identity`), else the only active identity held. Its key must be unlocked in this run.
+ * The identity DIDAuth acts as: the one asked for (an unknown name throws `unknown_identity`), else the default
+ * (configured, chosen, or the only one held: DidAuthChoice). Its key must be unlocked in this run.
  */
-function didAuthSigner (identities: Identities, configured: string | undefined, name: string | undefined): AuthSigner | undefined {
+function didAuthSigner (identities: Identities, choice: DidAuthChoice, name: string | undefined): AuthSigner | undefined {
   if (name !== undefined) return identities.authSigner(name)
   try {
-    const active = identities.list().filter(i => !i.deactivated)
-    const chosen = configured ?? (active.length === 1 ? active[0]?.name : undefined)
+    const chosen = choice.current().name
     return chosen === undefined ? undefined : identities.authSigner(chosen)
   } catch {
     return undefined // a configured identity that is not held: proves nothing (warned at start)
@@ -393,6 +430,22 @@ async function offerOwnRecords (identities: Identities, node: EmbeddedNode, reso
       logger.warn({ did, versionId, err: err.message }, 'the record the node kept of this own identity could not be offered to the resolver')
     })
   }
+}
+
+/** `work`'s answer, or undefined once `ms` have passed (a hung shared store must not hold up a start or a scrape). */
+async function withDeadline<T> (work: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined
+  const deadline = new Promise<undefined>(resolve => { timer = setTimeout(() => { resolve(undefined) }, ms); timer.unref() })
+  try {
+    return await Promise.race([work, deadline])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+function urlOf (server: Server, scheme: 'http' | 'https'): string {
+  const address = server.address() as AddressInfo
+  return `${scheme}://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`
 }
 
 async function listen (server: Server, host: string, port: number): Promise<Server> {

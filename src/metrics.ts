@@ -3,6 +3,7 @@
  * one, so that several daemons in one process (tests, embedding apps) keep their figures apart.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import type { UnattendedState } from './identity/unattended.ts'
 
 export const METRICS_CONTENT_TYPE = Registry.PROMETHEUS_CONTENT_TYPE
 
@@ -39,8 +40,54 @@ export class Metrics {
   readonly signatures = new Counter({ name: 'ipidd_signatures_total', help: 'JWTs and JWS signed for owners, by type and purpose', labelNames: ['type', 'purpose'] as const, registers: [this.registry] })
   readonly signRefused = new Counter({ name: 'ipidd_sign_refused_total', help: 'Signing requests refused, by reason', labelNames: ['reason'] as const, registers: [this.registry] })
 
+  /**
+   * What its identities need to run unattended (src/identity/unattended.ts), read at each scrape: which root keys
+   * are locked in this run, and when each own record expires. Alert on `min(…expiry…) - time()`.
+   */
+  private unattended?: () => Promise<UnattendedState>
+  readonly identityLocked = new Gauge({
+    name: 'ipidd_identity_locked',
+    help: '1 when the identity\'s root key is locked in this run: its record is not re-signed and lapses at its EOL',
+    labelNames: ['identity'] as const,
+    registers: [this.registry],
+    collect: async () => {
+      const state = await this.unattended?.()
+      this.identityLocked.reset()
+      for (const name of state?.held ?? []) this.identityLocked.set({ identity: name }, state?.locked.includes(name) === true ? 1 : 0)
+    }
+  })
+
+  readonly ownRecordExpiry = new Gauge({
+    name: 'ipidd_own_record_expiry_timestamp_seconds',
+    help: 'When the record this daemon holds for its identity expires (EOL), Unix seconds',
+    labelNames: ['identity'] as const,
+    registers: [this.registry],
+    collect: async () => {
+      const state = await this.unattended?.()
+      this.ownRecordExpiry.reset()
+      for (const { name, expiresAtMs } of state?.expiries ?? []) this.ownRecordExpiry.set({ identity: name }, Math.floor(expiresAtMs / 1000))
+    }
+  })
+
+  readonly ownRecordsEarliestExpiry = new Gauge({
+    name: 'ipidd_own_records_earliest_expiry_timestamp_seconds',
+    help: 'The earliest EOL of the records of this daemon\'s identities, Unix seconds, labelled with the identity (absent with no record held)',
+    labelNames: ['identity'] as const,
+    registers: [this.registry],
+    collect: async () => {
+      const earliest = (await this.unattended?.())?.expiries[0]
+      this.ownRecordsEarliestExpiry.reset()
+      if (earliest !== undefined) this.ownRecordsEarliestExpiry.set({ identity: earliest.name }, Math.floor(earliest.expiresAtMs / 1000))
+    }
+  })
+
   constructor (options: { processMetrics?: boolean } = {}) {
     if (options.processMetrics === true) collectDefaultMetrics({ register: this.registry, prefix: 'ipidd_' })
+  }
+
+  /** The daemon's identities' unattended state, read at each scrape. */
+  watchUnattended (source: () => Promise<UnattendedState>): void {
+    this.unattended = source
   }
 
   /** Times an async store operation. */

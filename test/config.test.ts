@@ -9,8 +9,9 @@ describe('configuration', () => {
     const config = loadConfig({ env: { HOME: '/home/alice' } })
     expect(config).toEqual({
       dataDir: '/home/alice/.ipidd',
-      http: { host: '127.0.0.1', port: 8080, trustProxy: false, rateLimitPerMinute: 600, rateLimitBurst: 100 },
+      http: { host: '127.0.0.1', port: 8080, trustProxy: false, rateLimitPerMinute: 600, rateLimitBurst: 100, probesAccess: 'loopback' },
       logLevel: 'info',
+      testIdentifiers: [],
       ipfs: { backend: 'embedded', listen: ['/ip4/0.0.0.0/tcp/4001'], announce: [], bootstrap: [], network: 'local' },
       cache: { maxIdentities: 100_000, expiredGraceMs: 24 * 3_600_000, keepResolved: false, keeperIntervalMs: 4 * 3_600_000 },
       auth: { requirePeerProof: false, autoAuthenticate: false, stepTimeoutMs: 10_000, limits: { maxConcurrent: 64, maxConcurrentPerPeer: 2, perPeerPerMinute: 30, burst: 10 } }
@@ -25,6 +26,16 @@ describe('configuration', () => {
     expect(loadConfig({ env: { HOME: '/h', IPIDD_TRUST_PROXY: '2' } }).http.trustProxy).toBe(2)
     expect(() => loadConfig({ env: { HOME: '/h', IPIDD_TRUST_PROXY: 'true' } })).toThrow(/lets any client choose its address/)
     expect(() => loadConfig({ env: { HOME: '/h', IPIDD_TLS_CERT: 'cert.pem' } })).toThrow(/TLS needs both/)
+  })
+
+  it('probes and test identifiers: from the environment, validated, each DID once', () => {
+    const did = 'did:ipid:k51qzi5uqu5dgutdk6i1ynyzgkqngpha5xpgia2ji4eqkc4dtq9dkq6ptzphvo'
+    const config = loadConfig({ env: { HOME: '/h', IPIDD_PROBES_ACCESS: 'any', IPIDD_PROBES_PORT: '9090', IPIDD_PROBES_HOST: '0.0.0.0', IPIDD_TEST_IDENTIFIERS: `${did}, ${did}` } })
+    expect(config.http).toMatchObject({ probesAccess: 'any', probesPort: 9090, probesHost: '0.0.0.0' })
+    expect(config.testIdentifiers).toEqual([did])
+    expect(() => loadConfig({ env: { HOME: '/h', IPIDD_PROBES_ACCESS: 'everyone' } })).toThrow(/http\.probesAccess/)
+    expect(() => loadConfig({ env: { HOME: '/h', IPIDD_PROBES_PORT: 'ninety' } })).toThrow(/IPIDD_PROBES_PORT/)
+    expect(() => loadConfig({ env: { HOME: '/h', IPIDD_TEST_IDENTIFIERS: 'did:web:example.com' } })).toThrow(/testIdentifiers\.0.*did:ipid/)
   })
 
   it('cache settings from the environment and flags, validated', () => {

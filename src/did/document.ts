@@ -343,6 +343,33 @@ export function buildDocument (spec: DocumentSpec): DidDocument {
   return validateDocument(doc, did)
 }
 
+/**
+ * URI schemes that run or inline content where an endpoint is shown as a link (an explorer, a wallet):
+ * `javascript:`, `vbscript:` and `data:`.
+ */
+export const UNSAFE_URI_SCHEMES: readonly string[] = ['javascript', 'vbscript', 'data']
+/** What browsers ignore before a scheme: C0 controls and spaces around it, tabs and newlines inside it. */
+const IGNORED_BY_URL_PARSERS_RE = /[\u0000-\u0020]/g
+
+/**
+ * Refuses a service with an endpoint (any string in it, at any depth) whose scheme is unsafe to render
+ * (`unsafe_uri`). For the services this daemon adds to documents it builds: versions already published keep
+ * resolving as they are, unflagged (history is immutable, and validateDocument does not apply this), so whoever
+ * renders an endpoint must still treat it as untrusted input.
+ */
+export function checkServiceSafe (service: Pick<ServiceSpec, 'fragment' | 'serviceEndpoint'>): void {
+  // Deeper than the document allows is refused by buildDocument (malformed_service); not walked here.
+  const strings = (value: unknown, depth: number): string[] => typeof value === 'string'
+    ? [value]
+    : value !== null && typeof value === 'object' && depth <= MAX_SERVICE_ENDPOINT_DEPTH + 1 ? Object.values(value).flatMap(v => strings(v, depth + 1)) : []
+  for (const text of strings(service.serviceEndpoint, 0)) {
+    const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(text.replace(IGNORED_BY_URL_PARSERS_RE, ''))?.[1]?.toLowerCase()
+    if (scheme !== undefined && UNSAFE_URI_SCHEMES.includes(scheme)) {
+      throw new InvalidDocumentError('unsafe_uri', `service "${service.fragment}": a ${scheme}: endpoint is refused (it runs or inlines content where it is shown as a link)`)
+    }
+  }
+}
+
 /** The document a deactivated DID carries: its id and context, and nothing usable. */
 export function deactivatedDocument (did: string): DidDocument {
   return { '@context': [DID_CONTEXT_V1], id: did }

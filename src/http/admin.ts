@@ -69,6 +69,7 @@ import { signRouter } from './admin-sign.ts'
 import type { Metrics } from '../metrics.ts'
 import { DidAuthError } from '../auth/errors.ts'
 import type { PeerSession } from '../auth/registry.ts'
+import type { DidAuthState } from '../auth/identity-choice.ts'
 
 /** Where the app mounts this router. */
 export const ADMIN_API_PREFIX = '/admin/v1'
@@ -96,6 +97,8 @@ export interface AdminContext {
   status?: () => Promise<DaemonStatus>
   /** DIDAuth (the embedded node only): `/peers` answers 404 without it. */
   peers?: PeersContext
+  /** DIDAuth's default identity (src/auth/identity-choice.ts), with the embedded node only: kept or moved when one is made. */
+  didauth?: { choose: (name: string) => void, settle: () => void, describe: () => DidAuthState }
   /** Allow requests from non-loopback addresses (default false). */
   allowRemote?: boolean
   /** Refused requests (warn) and internal errors (error); never bodies, headers or key material. */
@@ -126,7 +129,13 @@ export interface DaemonStatus {
   health: { status: 'ok' | 'degraded', checks: Record<string, 'ok' | 'failed' | 'timed out'> }
   httpUrl: string
   ipfs: { backend: string, network: string, peerId?: string, addresses: string[], peerCount: number, peers: string[] }
-  identities: { held: number, deactivated: number }
+  /**
+   * `locked`: identities whose root key is locked in this run (their records are not re-signed); `earliestExpiry`:
+   * the own record that expires first (src/identity/unattended.ts).
+   */
+  identities: { held: number, deactivated: number, locked: string[], earliestExpiry: { name: string, did: string, expiresAt: string } | null }
+  /** The identity DIDAuth proves when a peer names none; null with the Kubo backend (no DIDAuth). */
+  didauth: DidAuthState | null
   /** `identities`: null while the store does not answer (within the status deadline). */
   cache: { store: string, identities: number | null, maxIdentities: number, own: number, pinned: number, hits: number, staleAnswers: number, networkLookups: number }
   keeper: { intervalMs: number, last: KeeperRound | null }
@@ -181,6 +190,7 @@ const OPERATION_STATUS: Readonly<Record<string, number>> = {
   update_keys_held: 409,
   cold: 409,
   cold_keys_mismatch: 409,
+  no_libp2p_node: 409,
   // Signing (src/sign/, admin-sign.ts)
   wrong_purpose: 409,
   key_locked: 409,
@@ -203,7 +213,11 @@ const createSchema = z.strictObject({
   name: z.string().min(1).max(64),
   passphrase,
   services: z.array(serviceSchema).max(MAX_SERVICES).optional(),
-  prerotation: z.boolean().optional()
+  prerotation: z.boolean().optional(),
+  /** Make it the identity DIDAuth proves (else the first identity made stays so). */
+  didauth: z.boolean().optional(),
+  /** List the daemon's PeerId as the `#libp2p` service (opt-in: it links every identity that lists it). */
+  peerService: z.boolean().optional()
 })
 const multikey = z.string().min(1).max(128)
 /** A cold update key: its sealed key file (checked by the keystore) and, with pre-rotation, the next key's Multikey. */
@@ -258,9 +272,16 @@ export function adminRouter (ctx: AdminContext): Router {
       name: body.name,
       passphrase: body.passphrase,
       ...(body.services === undefined ? {} : { services: body.services }),
-      ...(body.prerotation === undefined ? {} : { prerotation: body.prerotation })
+      ...(body.prerotation === undefined ? {} : { prerotation: body.prerotation }),
+      ...(body.peerService === undefined ? {} : { peerService: body.peerService })
     })
-    res.status(201).location(`${req.baseUrl}/identities/${created.name}`).json(created)
+    const { didauth } = ctx
+    if (didauth !== undefined) {
+      if (body.didauth === true) didauth.choose(created.name)
+      else didauth.settle()
+    }
+    const proves = didauth?.describe()
+    res.status(201).location(`${req.baseUrl}/identities/${created.name}`).json({ ...created, ...(proves === undefined ? {} : { didauth: { identity: proves.identity, unlocked: proves.unlocked } }) })
   })
 
   /** One identity: summary, public keys, services (IdentityDetail); 404 `unknown_identity`. */
@@ -315,6 +336,7 @@ export function adminRouter (ctx: AdminContext): Router {
   router.post('/backups', async (req, res) => {
     const body = parseBody(restoreSchema, req.body)
     const restored = await identities.importBackup(JSON.stringify(body.backup), body.passphrase, body.name)
+    ctx.didauth?.settle() // a first identity restored is the one DIDAuth proves, as a first one made is
     // Held from now on (the cache pins it as own), and fetched, if the network has a newer version than the backup.
     // Not awaited: the lookup may wait for the network's deadline, and the restore is done.
     ctx.pin(restored.did).catch((err: Error) => { ctx.logger?.warn({ did: restored.did, err: err.message }, 'restored identity not pinned') })

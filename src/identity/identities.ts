@@ -23,7 +23,7 @@ import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { CID } from 'multiformats/cid'
 import { z } from 'zod'
-import { buildDocument } from '../did/document.ts'
+import { buildDocument, checkServiceSafe } from '../did/document.ts'
 import { didFromPublicKey, parseDid } from '../did/identifier.ts'
 import { ed25519ToMultikey, multikeyToEd25519, updateKeyCommitment } from '../did/keys.ts'
 import { createFirstVersion, createNextVersion, decodeVersionNode } from '../did/version-node.ts'
@@ -53,8 +53,12 @@ export const MAX_COLD_KEYS = 8
 const KEY_FILE_NAME_RE = /^[a-z0-9-]+\.key$/
 /** The folder of the data directory that holds one folder per identity. */
 const IDENTITIES_DIR = 'identities'
-/** Re-sign a record once less than this share of its validity remains. */
-export const REPUBLISH_WHEN_REMAINING = 0.5
+/**
+ * Re-sign a record once less than this share of its validity remains: a day after signing, with the default 7
+ * days. So a daemon restarted without its passphrase still has 6 days or more before its records lapse: time to
+ * see the banner, `ipid status` and the `ipidd_identity_locked` metric (spec/did-ipid.md §7.6).
+ */
+export const REPUBLISH_WHEN_REMAINING = 6 / 7
 /** How long publishing waits to learn the network's highest sequence before it signs. */
 export const SEQUENCE_PROBE_MS = 3_000
 const DEFAULT_AUTH_PURPOSES: VerificationRelationship[] = ['authentication', 'assertionMethod']
@@ -109,7 +113,7 @@ export interface IdentitiesInit {
   seal?: SealOptions
   validityMs?: number
   ttlMs?: number
-  /** The daemon's libp2p PeerId: new identities list it as a service, so peers can find and authenticate it. */
+  /** The daemon's libp2p PeerId: identities created with `peerService` list it, so peers can find and authenticate it. */
   peerId?: string
   /** Called with every record signed, before it goes to the network (the daemon stores it in its cache). */
   onPublished?: (name: IpidName, record: Uint8Array) => Promise<void>
@@ -125,6 +129,11 @@ export interface CreateOptions {
   services?: ServiceSpec[]
   /** Commit to the next update key in every version (pre-rotation). Default true. */
   prerotation?: boolean
+  /**
+   * List the daemon's PeerId as the `#libp2p` service. Opt-in: every identity that lists it is linked to the
+   * others of this daemon for good (history is public), against pairwise DIDs (spec §13).
+   */
+  peerService?: boolean
 }
 
 export type Change =
@@ -247,6 +256,7 @@ export class Identities {
     const { name, passphrase } = options
     if (!IDENTITY_NAME_RE.test(name)) throw new IdentityError('bad_name', 'identity names are 1–63 lowercase letters, digits, - or _, starting with a letter or digit')
     if (existsSync(this.identityPath(name))) throw new IdentityError('exists', `an identity named "${name}" already exists`)
+    for (const service of options.services ?? []) checkServiceSafe(service)
     return this.exclusive(name, async () => {
       const root = await generateKeyPair('Ed25519')
       const update = await generateKeyPair('Ed25519')
@@ -254,7 +264,8 @@ export class Identities {
       const next = options.prerotation === false ? undefined : await generateKeyPair('Ed25519')
       const did = didFromPublicKey(root.publicKey)
       const services = [...(options.services ?? [])]
-      if (this.peerId !== undefined && !services.some(s => s.fragment === PEER_SERVICE_FRAGMENT)) {
+      if (options.peerService === true && this.peerId === undefined) throw new IdentityError('no_libp2p_node', 'this daemon runs no libp2p node (Kubo backend): it has no PeerId to list')
+      if (options.peerService === true && this.peerId !== undefined && !services.some(s => s.fragment === PEER_SERVICE_FRAGMENT)) {
         services.push({ fragment: PEER_SERVICE_FRAGMENT, type: PEER_SERVICE_TYPE, serviceEndpoint: { peerId: this.peerId } })
       }
       const authKeys = [{ fragment: 'auth-1', file: 'auth-1.key', publicKey: ed25519ToMultikey(auth.publicKey), purposes: DEFAULT_AUTH_PURPOSES }]
@@ -296,6 +307,8 @@ export class Identities {
     return this.exclusive(name, async () => {
       const file = this.read(name)
       if (file.deactivated) throw new IdentityError('deactivated', `${name} is deactivated: it cannot change any more`)
+      // New services only: one published before stays (history is immutable) and can be removed.
+      if (change.kind === 'add-service') checkServiceSafe(change.service)
       const cold = file.keys.cold
       const prerotation = cold?.prerotation ?? file.keys.next !== undefined
       // Everything that needs no key is checked before the (slow) key derivations.
@@ -458,6 +471,11 @@ export class Identities {
       })
     }
     return count
+  }
+
+  /** Whether the identity's root key is unlocked in this run: only then are its records re-signed (`republish`). */
+  rootUnlocked (name: string): boolean {
+    return this.unlockedRoots.has(name)
   }
 
   /** Unlocks an identity's root key for this run (so that it can be republished unattended). */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { InvalidDocumentError } from '../../src/errors.ts'
-import { MAX_SERVICES, buildDocument, deactivatedDocument, isEmptyDocument, validateDocument } from '../../src/did/document.ts'
+import { MAX_SERVICES, buildDocument, checkServiceSafe, deactivatedDocument, isEmptyDocument, validateDocument } from '../../src/did/document.ts'
 import { seededKey, testIdentity } from '../helpers/fixtures.ts'
 
 describe('DID documents', () => {
@@ -19,6 +19,19 @@ describe('DID documents', () => {
     expect(doc.assertionMethod).toEqual([`${id.did}#sign-1`])
     expect(doc.service?.[0]?.id).toBe(`${id.did}#peer`)
     expect(validateDocument(doc, id.did)).toEqual(doc)
+  })
+
+  it('refuses new services with endpoints unsafe to render, however written, yet still validates documents that carry one', async () => {
+    const id = await testIdentity(90)
+    for (const serviceEndpoint of ['javascript:alert(1)', ' JAVASCRIPT:alert(1)', 'java\tscript:alert(1)', '\u0001vbscript:x', 'data:text/html,<b>', ['https://ok.example', 'data:,x'], { a: { b: ['javascript:x'] } }]) {
+      expect(() => { checkServiceSafe({ fragment: 's', serviceEndpoint }) }, JSON.stringify(serviceEndpoint)).toThrow(expect.objectContaining({ reason: 'unsafe_uri' }))
+    }
+    for (const serviceEndpoint of ['https://alice.example', 'mailto:alice@example.com', 'ipfs://bafy', { uri: 'https://x.example', note: 'javascript is fine as words' }]) {
+      expect(() => { checkServiceSafe({ fragment: 's', serviceEndpoint }) }).not.toThrow()
+    }
+    // Published history stays resolvable: validation does not apply the rule.
+    const old = { '@context': ['https://www.w3.org/ns/did/v1'], id: id.did, service: [{ id: `${id.did}#x`, type: 'LinkedDomains', serviceEndpoint: 'javascript:alert(1)' }] }
+    expect(validateDocument(old, id.did)).toEqual(old)
   })
 
   it('refuses to build an invalid document (duplicate fragment)', async () => {

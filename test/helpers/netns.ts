@@ -26,10 +26,12 @@ export interface Reply { status: number, headers: Record<string, string>, text: 
 export interface RequestInit { method?: string, headers?: Record<string, string>, body?: string }
 
 export interface NamespacePair {
+  /** The server namespace's name, for a process of the test's own to run there (`ip netns exec <name> …`). */
+  serverNamespace: string
   /** Makes `server` listen on the server namespace's address; resolves to its base URL as the client sees it. */
   listen: (server: HttpServer) => Promise<string>
-  /** One HTTP request made with `fetch` from a process in the client namespace. */
-  request: (url: string, init?: RequestInit) => Promise<Reply>
+  /** One HTTP request made with `fetch` from a process in the client namespace (or in the server's, over its loopback). */
+  request: (url: string, init?: RequestInit, from?: 'client' | 'server') => Promise<Reply>
   /** Closes what listened there and deletes both namespaces (and with them the veth pair). */
   close: () => Promise<void>
 }
@@ -91,6 +93,8 @@ export async function createNamespacePair (): Promise<NamespacePair> {
   }
 
   return {
+    serverNamespace: server,
+
     async listen (httpServer) {
       const helper = spawn('ip', ['netns', 'exec', server, process.execPath, '-e', LISTENER, SERVER_ADDRESS], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] })
       let stderr = ''
@@ -105,9 +109,9 @@ export async function createNamespacePair (): Promise<NamespacePair> {
       return `http://${SERVER_ADDRESS}:${port}`
     },
 
-    async request (url, init = {}) {
+    async request (url, init = {}, from = 'client') {
       // Asynchronous on purpose: the server answering it runs in this process's event loop.
-      const { stdout } = await run('ip', ['netns', 'exec', client, process.execPath, '-e', CLIENT, JSON.stringify({ url, init })], { timeout: STEP_TIMEOUT_MS })
+      const { stdout } = await run('ip', ['netns', 'exec', from === 'client' ? client : server, process.execPath, '-e', CLIENT, JSON.stringify({ url, init })], { timeout: STEP_TIMEOUT_MS })
       return JSON.parse(stdout) as Reply
     },
 

@@ -80,26 +80,31 @@ describe('identities', () => {
     await expect(identities.create({ name: 'bob', passphrase: PASS })).rejects.toMatchObject({ reason: 'exists' })
   })
 
-  it('names the daemon\'s PeerId as a service, and republishes with an injected clock once half the validity has passed', async () => {
+  it('names the daemon\'s PeerId as a service when asked (only then), and republishes with an injected clock once a seventh of the validity has passed', async () => {
     let nowMs = Date.now()
     const dataDir = mkdtempSync(join(tmpdir(), 'ipidd-identities-'))
     const held = new Identities({ dataDir, backend: a, seal: { logN: MIN_SCRYPT_LOG_N }, clock: () => nowMs, peerId: a.peerId.toString() })
-    const dave = await held.create({ name: 'dave', passphrase: PASS })
+    const dave = await held.create({ name: 'dave', passphrase: PASS, peerService: true })
     const resolved = await resolvedVersion(dave.did, dave.versionId)
     expect(resolved.didDocument?.service).toEqual([{ id: `${dave.did}#libp2p`, type: 'LibP2PNode', serviceEndpoint: { peerId: a.peerId.toString() } }])
 
     const { validateRecord, DEFAULT_RECORD_VALIDITY_MS } = await import('../../src/ipns/record.ts')
     const current = async () => validateRecord(parseDid(dave.did), await a.getRecord(parseDid(dave.did)), nowMs)
     const first = await current()
-    nowMs += DEFAULT_RECORD_VALIDITY_MS * 0.4
+    nowMs += DEFAULT_RECORD_VALIDITY_MS * 0.1
     expect(await held.republish()).toBe(0)
     expect((await current()).sequence).toBe(first.sequence)
-    nowMs += DEFAULT_RECORD_VALIDITY_MS * 0.2
+    nowMs += DEFAULT_RECORD_VALIDITY_MS * 0.1
     expect(await held.republish()).toBe(1)
     const renewed = await current()
     expect(renewed.sequence).toBe(first.sequence + 1n)
     expect(renewed.validUntilMs).toBeGreaterThan(first.validUntilMs)
     expect(renewed.value).toBe(first.value)
+
+    // Not asked: the document names no PeerId, so identities of one daemon are not linked by it.
+    const erin = await held.create({ name: 'erin', passphrase: PASS })
+    expect(held.get('erin').services).toEqual([])
+    expect((await resolvedVersion(erin.did, erin.versionId)).didDocument?.service).toBeUndefined()
   })
 
   it('exports an encrypted backup that imports elsewhere only with the passphrase, and keeps working there', async () => {

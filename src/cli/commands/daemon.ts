@@ -5,10 +5,12 @@
 import { existsSync } from 'node:fs'
 import { MAX_SCRYPT_LOG_N, MIN_SCRYPT_LOG_N } from '../../shared-constants.ts'
 import { VERSION } from '../../version.ts'
+import { formatTime } from '../../did/time.ts'
 import { EXIT_FAILED, EXIT_OK, UsageError } from '../errors.ts'
 import { common, examples, multiaddrs, run } from './shared.ts'
 import type { Command } from 'commander'
 import type { ConfigInput } from '../../config.ts'
+import type { DidAuthState } from '../../auth/identity-choice.ts'
 import type { CommonFlags } from './shared.ts'
 
 /**
@@ -35,6 +37,10 @@ interface DaemonFlags extends CommonFlags {
   authIdentity?: string
   authAuto?: boolean
   requirePeerProof?: boolean
+  passphraseFile?: string
+  probesAccess?: string
+  probesPort?: string
+  probesHost?: string
 }
 
 /** A repeatable option: every value given, in order (split into a list by `runDaemon`). */
@@ -56,18 +62,24 @@ export function register (program: Command): void {
     .option('--cache-url <url>', 'cache store: sqlite:<file>, redis://…, postgres://… (default SQLite in the data directory)')
     .option('--cache-max <n>', 'most identities the cache holds; own and pinned ones are never evicted (default 100000)')
     .option('--keep-resolved', 'the keeper republishes every identity resolved in the last day, not only own and pinned ones')
-    .option('--auth-identity <name>', 'DIDAuth: the identity this daemon proves itself as (default: its only identity)')
+    .option('--auth-identity <name>', 'DIDAuth: the identity this daemon proves itself as (default: the first identity made, or the one made with ipid init --didauth)')
     .option('--auth-auto', 'DIDAuth: authenticate every peer that connects')
     .option('--require-peer-proof', 'DIDAuth: refuse peers that prove no DID')
+    .option('--passphrase-file <file>', 'unlock held identities with the passphrase on this file\'s first line (0600; or $IPIDD_PASSPHRASE_FILE, else $IPIDD_PASSPHRASE)')
+    .option('--probes-access <who>', 'who may read /metrics and /readyz on the HTTP port: loopback (default) or any')
+    .option('--probes-port <port>', 'also serve /healthz, /readyz and /metrics alone on this port, to anyone who reaches it')
+    .option('--probes-host <host>', 'the address of the --probes-port listener (default: the HTTP address)')
   examples(common(command, { daemon: false }), [
     'ipid daemon',
     'ipid daemon --data-dir ./node-a --http-port 8081 --listen /ip4/127.0.0.1/tcp/4002',
     'ipid daemon --bootstrap /ip4/192.0.2.7/tcp/4001/p2p/12D3KooW…',
     'ipid daemon --kubo-url http://127.0.0.1:5001',
     'ipid daemon --cache-url redis://127.0.0.1:6379 --keep-resolved',
-    'IPIDD_PASSPHRASE=… ipid daemon --auth-identity alice --auth-auto'
-  ], ['The passphrase in IPIDD_PASSPHRASE, if set, unlocks held identities so their records are republished',
-    'and the DIDAuth identity can prove itself to peers.'])
+    'IPIDD_PASSPHRASE=… ipid daemon --auth-identity alice --auth-auto',
+    'ipid daemon --passphrase-file /run/secrets/ipidd-passphrase --http-host 0.0.0.0 --probes-port 9090'
+  ], ['The passphrase (--passphrase-file, IPIDD_PASSPHRASE_FILE or IPIDD_PASSPHRASE) unlocks held identities so that',
+    'their records are re-signed before they expire (7 days) and the DIDAuth identity can prove itself to peers.',
+    'Without it the daemon says which identities are locked: in its banner, `ipid status` and /metrics.'])
   // Runs until a signal: the exit code is set by the signal handler, not by the action's return.
   command.action(run<DaemonFlags>(async ({ flags, out }) => { await runDaemon(flags, out.json) }))
 }
@@ -84,7 +96,10 @@ async function runDaemon (flags: DaemonFlags, json: boolean): Promise<void> {
     ...(flags.logLevel === undefined ? {} : { logLevel: flags.logLevel }),
     http: {
       ...(flags.httpHost === undefined ? {} : { host: flags.httpHost }),
-      ...(flags.httpPort === undefined ? {} : { port: parsePort(flags.httpPort, '--http-port') })
+      ...(flags.httpPort === undefined ? {} : { port: parsePort(flags.httpPort, '--http-port') }),
+      ...(flags.probesAccess === undefined ? {} : { probesAccess: flags.probesAccess }),
+      ...(flags.probesPort === undefined ? {} : { probesPort: parsePort(flags.probesPort, '--probes-port') }),
+      ...(flags.probesHost === undefined ? {} : { probesHost: flags.probesHost })
     },
     ipfs: {
       ...(flags.listen === undefined ? {} : { listen: listOf(flags.listen) }),
@@ -106,7 +121,7 @@ async function runDaemon (flags: DaemonFlags, json: boolean): Promise<void> {
   }
   const config = loadConfig({ flags: input, ...(flags.config === undefined ? {} : { configFile: flags.config }), fileExists: existsSync })
   const logger = createLogger(config.logLevel)
-  const passphrase = process.env.IPIDD_PASSPHRASE
+  const passphrase = await daemonPassphrase(flags.passphraseFile, process.env)
   const testLogN = process.env[TEST_SCRYPT_ENV]
   if (testLogN !== undefined && testLogN !== '' && !(/^\d{1,2}$/.test(testLogN) && Number(testLogN) >= MIN_SCRYPT_LOG_N && Number(testLogN) <= MAX_SCRYPT_LOG_N)) {
     throw new UsageError('bad_test_kdf_cost', `${TEST_SCRYPT_ENV} must be a whole number from ${MIN_SCRYPT_LOG_N} to ${MAX_SCRYPT_LOG_N} (and is for tests only): unset it`)
@@ -119,25 +134,37 @@ async function runDaemon (flags: DaemonFlags, json: boolean): Promise<void> {
     ...(testLogN === undefined || testLogN === '' ? {} : { seal: { logN: Number(testLogN) } })
   })
   const held = daemon.identities.list()
+  const { locked, expiries } = await daemon.unattended()
+  const didauth = daemon.didauth?.describe()
   if (json) {
     process.stdout.write(`${JSON.stringify({
       version: VERSION,
       dataDir: config.dataDir,
       httpUrl: daemon.httpUrl,
+      ...(daemon.probesUrl === undefined ? {} : { probesUrl: daemon.probesUrl }),
       ...(daemon.node === undefined ? { kuboUrl: config.ipfs.kuboUrl } : { peerId: daemon.node.peerId.toString(), addresses: daemon.node.multiaddrs() }),
       network: config.ipfs.network,
-      identities: held
+      identities: held,
+      locked,
+      ...(didauth === undefined ? {} : { didauth })
     })}\n`)
   } else {
     process.stdout.write([
       `ipidd ${VERSION}: did:ipid daemon`,
       `  data directory  ${config.dataDir}`,
       `  HTTP            ${daemon.httpUrl}  (GET /healthz)`,
+      ...(daemon.probesUrl === undefined ? [] : [`  probes          ${daemon.probesUrl}  (/healthz, /readyz, /metrics to anyone who reaches it)`]),
       daemon.node === undefined
         ? `  IPFS            Kubo at ${config.ipfs.kuboUrl ?? ''}`
         : `  PeerId          ${daemon.node.peerId.toString()}\n  libp2p          ${daemon.node.multiaddrs().join('\n                  ')}`,
       `  network         ${config.ipfs.network}${config.ipfs.bootstrap.length === 0 && config.ipfs.network === 'local' ? ' (dials nobody until given --bootstrap peers)' : ''}`,
       ...(held.length === 0 ? ['  identities      none yet'] : held.map((i, n) => `${n === 0 ? '  identities      ' : '                  '}${i.did}  (${i.name}${i.deactivated ? ', deactivated' : ''})`)),
+      ...locked.map((name, n) => {
+        const expiry = expiries.find(e => e.name === name)
+        return `${n === 0 ? '  locked          ' : '                  '}${name}: its record is not re-signed and ${expiry === undefined ? 'is not held here' : `expires ${formatTime(expiry.expiresAtMs)}`}`
+      }),
+      ...(locked.length === 0 ? [] : ['                  (start with IPIDD_PASSPHRASE, IPIDD_PASSPHRASE_FILE or --passphrase-file to re-sign)']),
+      ...(didauth === undefined ? [] : [`  DIDAuth         ${describeDidAuth(didauth)}`]),
       '  ready; press Ctrl-C to stop',
       ''
     ].join('\n'))
@@ -159,4 +186,22 @@ async function runDaemon (flags: DaemonFlags, json: boolean): Promise<void> {
   }
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)
+}
+
+/**
+ * The passphrase that unlocks held identities at start: `--passphrase-file`, else `IPIDD_PASSPHRASE_FILE` (a
+ * container's or service manager's secret file), else `IPIDD_PASSPHRASE`. A file others can read is refused
+ * (exit 2), as `ipid` refuses it.
+ */
+async function daemonPassphrase (flagFile: string | undefined, env: NodeJS.ProcessEnv): Promise<string | undefined> {
+  const file = flagFile ?? (env.IPIDD_PASSPHRASE_FILE === '' ? undefined : env.IPIDD_PASSPHRASE_FILE)
+  if (file !== undefined) return (await import('../prompt.ts')).readPassphraseFile(file)
+  return env.IPIDD_PASSPHRASE === undefined || env.IPIDD_PASSPHRASE === '' ? undefined : env.IPIDD_PASSPHRASE
+}
+
+/** The banner's DIDAuth line: who this daemon proves itself as, and whether it can. */
+function describeDidAuth (state: DidAuthState): string {
+  if (state.identity === null) return state.source === 'none' ? 'none: several identities and none chosen (ipid init --didauth, or --auth-identity NAME)' : 'none'
+  if (state.did === undefined) return `${state.identity} (not held here: proves nothing)`
+  return state.unlocked ? `${state.identity} (unlocked)` : `${state.identity} (locked: start with IPIDD_PASSPHRASE or --passphrase-file to prove it)`
 }

@@ -19,7 +19,9 @@ export function register (program: Command): void {
   examples(common(program.command('init'), { passphrase: true })
     .description('create an identity (a new did:ipid) and publish its first version')
     .option('-n, --name <name>', `its name on this daemon: lowercase letters, digits, - and _ (default "${DEFAULT_IDENTITY_NAME}")`)
-    .action(run<CommonFlags & { name?: string }>(async ({ flags, out }) => {
+    .option('--didauth', 'prove this identity to peers over DIDAuth from now on (the first identity made is proved until then)')
+    .option('--peer-service', 'list this daemon\'s PeerId in the document (#libp2p): peers can find it, but it links every identity that lists it')
+    .action(run<CommonFlags & { name?: string, didauth?: boolean, peerService?: boolean }>(async ({ flags, out }) => {
       const name = flags.name ?? DEFAULT_IDENTITY_NAME
       if (!IDENTITY_NAME_RE.test(name)) throw new UsageError('bad_name', `"${name}" is not a valid name: use 1–63 lowercase letters, digits, - or _, starting with a letter or digit`)
       const admin = await adminOf(flags)
@@ -27,11 +29,16 @@ export function register (program: Command): void {
       const { identities } = await admin.get<{ identities: IdentitySummary[] }>('/identities')
       if (identities.some(i => i.name === name)) throw new FailedError('exists', `an identity named "${name}" already exists (${identities.find(i => i.name === name)!.did}): choose another --name`)
       const passphrase = await passphraseFor(flags, name, true)
+      const body = { name, passphrase, ...(flags.didauth === true ? { didauth: true } : {}), ...(flags.peerService === true ? { peerService: true } : {}) }
       const created = await out.spin(`creating ${name} and publishing its first version…`, async () =>
-        admin.call<IdentitySummary>('POST', '/identities', { name, passphrase }, CHANGE_TIMEOUT_MS))
+        admin.call<IdentitySummary & { didauth?: { identity: string | null, unlocked: boolean } }>('POST', '/identities', body, CHANGE_TIMEOUT_MS))
+      const proves = created.didauth?.identity
       out.result(created, style => [
         `${style.green('✓')} created ${style.bold(created.name)}`,
         ...fields([['DID', style.bold(created.did)], ['version', `${created.version}  ${created.versionId}`]], style),
+        ...(proves === undefined || identities.length === 0
+          ? []
+          : [proves === created.name ? `DIDAuth now proves ${created.name} to peers.` : `DIDAuth still proves ${proves ?? 'no identity'}: \`ipid init --didauth\` or \`ipid daemon --auth-identity ${created.name}\` to prove ${created.name}.`]),
         '',
         'Share the DID. Keep the passphrase: without it this identity cannot change.',
         `Back it up with \`ipid keys export ${created.name} FILE\`.`
@@ -39,8 +46,10 @@ export function register (program: Command): void {
     })), [
     'ipid init',
     'ipid init --name alice',
+    'ipid init --name work --didauth',
     'IPIDD_PASSPHRASE=… ipid init --name bot --json'
-  ], ['The passphrase is asked twice on a terminal (nothing is echoed); scripts set IPIDD_PASSPHRASE or pass --passphrase-file.'])
+  ], ['The passphrase is asked twice on a terminal (nothing is echoed); scripts set IPIDD_PASSPHRASE or pass --passphrase-file.',
+    'DIDAuth proves the first identity made until another is made with --didauth (or the daemon is given --auth-identity).'])
 
   examples(common(program.command('ls'))
     .description('list the identities this daemon holds')

@@ -13,7 +13,7 @@ const WAIT_RETRY_MS = 200
 
 export function register (program: Command): void {
   examples(common(program.command('status'))
-    .description('the daemon\'s health, node and peers, cache and keeper figures')
+    .description('the daemon\'s health, node and peers, locked identities and DIDAuth, cache and keeper figures')
     .option('--wait <seconds>', 'wait up to this long for the daemon to answer (after starting it in the background)', (v: string) => {
       if (!/^\d{1,3}$/.test(v) || Number(v) > MAX_WAIT_S) throw new InvalidArgumentError(`a whole number of seconds up to ${MAX_WAIT_S}`)
       return Number(v)
@@ -36,7 +36,7 @@ export function register (program: Command): void {
         out.result(status.ipfs.addresses, () => status.ipfs.addresses)
         return EXIT_OK
       }
-      const { keeper, cache, ipfs } = status
+      const { keeper, cache, ipfs, identities, didauth } = status
       const minutes = Math.floor(status.uptimeSeconds / 60)
       out.result(status, style => [
         `ipidd ${status.version}  ${status.health.status === 'ok' ? style.green('healthy') : style.red(`degraded (${Object.entries(status.health.checks).filter(([, v]) => v !== 'ok').map(([k, v]) => `${k} ${v}`).join(', ')})`)}  ${style.dim(`up ${minutes >= 60 ? `${Math.floor(minutes / 60)} h ${minutes % 60} min` : minutes > 0 ? `${minutes} min` : `${status.uptimeSeconds} s`}`)}`,
@@ -46,7 +46,10 @@ export function register (program: Command): void {
           ['PeerId', ipfs.peerId],
           ...ipfs.addresses.map((a, i): [string, string] => [i === 0 ? 'libp2p' : '', a]),
           ['peers', `${ipfs.peerCount}${ipfs.peers.length > 0 ? `  ${style.dim(ipfs.peers.slice(0, 5).join(', ') + (ipfs.peerCount > 5 ? ', …' : ''))}` : ''}`],
-          ['identities', `${status.identities.held} held${status.identities.deactivated > 0 ? ` (${status.identities.deactivated} deactivated)` : ''}`],
+          ['identities', `${identities.held} held${identities.deactivated > 0 ? ` (${identities.deactivated} deactivated)` : ''}`],
+          ['locked', identities.locked.length === 0 ? undefined : style.red(`${identities.locked.join(', ')} (records not re-signed: start the daemon with IPIDD_PASSPHRASE or a passphrase file)`)],
+          ['records', identities.earliestExpiry === null ? undefined : `the first expires ${identities.earliestExpiry.expiresAt} (${identities.earliestExpiry.name})`],
+          ['DIDAuth', didauth === null ? undefined : didauth.identity === null ? 'proves no identity (several held, none chosen: ipid init --didauth, or --auth-identity)' : `${didauth.identity}, ${didauth.unlocked ? 'unlocked' : didauth.did === undefined ? 'not held here' : style.red('locked')}`],
           ['cache', `${cache.store}: ${cache.identities === null ? style.red('not answering, identities unknown') : cache.identities} of at most ${cache.maxIdentities} identities; ${cache.own} own, ${cache.pinned} pinned`],
           ['resolves', `${cache.hits} from the cache, ${cache.networkLookups} network lookups, ${cache.staleAnswers} stale answers`],
           ['keeper', `every ${formatInterval(keeper.intervalMs)}; ${keeper.last === null ? 'no round yet' : `last round ${keeper.last.startedAt}: kept ${keeper.last.kept}, republished ${keeper.last.republished}, failed ${keeper.last.failed}${keeper.last.expired > 0 ? `, ${keeper.last.expired} expired` : ''}`}`]
