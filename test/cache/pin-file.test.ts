@@ -50,7 +50,7 @@ describe('pins.json', () => {
 })
 
 describe('the cache and its local pins', () => {
-  it('writes the local pins a store lost back into it, and lists them while the store holds others too', async () => {
+  it('writes the local pins a store lost back into it, retries removals it did not take, and lists them with the store\'s others', async () => {
     const dir = dataDir()
     const store = new SqliteStore(join(dir, 'cache.sqlite'))
     const cache = new ResolveCache({ store, clock: () => 1_000 })
@@ -66,6 +66,14 @@ describe('the cache and its local pins', () => {
       await cache.maintain()
       expect(await cache.pins()).toEqual([{ id: 'k51mine', kind: 'pinned' }, { id: 'k51other', kind: 'pinned' }, { id: 'k51own', kind: 'own' }])
       expect((await store.pins()).map(p => p.id)).toContain('k51own')
+
+      // An unpin the store did not take (here: closed under the cache) is retried by the next round.
+      await store.setPin('k51gone', 'pinned')
+      await store.close()
+      await expect(cache.unpin('k51gone')).rejects.toThrow(/not open/)
+      await store.open()
+      await cache.maintain()
+      expect((await store.pins()).map(p => p.id)).not.toContain('k51gone')
     } finally {
       await cache.stop()
     }

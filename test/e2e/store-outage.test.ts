@@ -6,8 +6,8 @@
  *   the daemon lives on, reconnects, and stores again.
  * - The store hung: a warm resolve answers within a bound from the verified state in memory, flagged `stale`;
  *   `/readyz` says 503 meanwhile and 200 once the store answers again; `ipid status` answers within its deadline.
- * - Redis restarted without persistence: the daemon's own identity and its pin are back in the store, and the
- *   keeper republishes both.
+ * - Redis restarted without persistence: the daemon's own identity and its pin are back in the store, a new version
+ *   of a name the store forgot is stored, and the keeper republishes both.
  */
 import { mkdtempSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -173,7 +173,7 @@ describe('a Redis restarted without persistence', () => {
     const created = await runIpid(['init', '--name', 'alice', '--data-dir', dataDir, '--json'], dataDir, env)
     expect(created.code, created.stderr).toBe(0)
     const own = parseDid(JSON.parse(created.stdout).did as string)
-    const { name: other, records } = await published()
+    const { name: other, records, cids } = await published(2)
     expect(await offer(url, other, records[0]!)).toBe(200)
     const pinned = await runIpid(['pin', other.did, '--data-dir', dataDir], dataDir, env)
     expect(pinned.code, pinned.stderr).toBe(0)
@@ -187,6 +187,9 @@ describe('a Redis restarted without persistence', () => {
     const restartedAt = new Date()
     expect(await store.cli('dbsize')).toBe('0')
     await eventually('pins re-asserted in the store', pinsInStore, text => typeof text === 'string' && text.includes(own.id) && text.includes(other.id))
+    // A new version of a name the store forgot is stored (an insert), not refused as a write that kept losing races.
+    expect(await offer(url, other, records[1]!)).toBe(200)
+    expect((await resolve(url, other.did)).body.didDocumentMetadata.versionId).toBe(cids[1])
 
     const round = await eventually('a keeper round after the restart', async () => {
       const status = await runIpid(['status', '--json', '--data-dir', dataDir], dataDir, env)
