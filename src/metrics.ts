@@ -45,41 +45,17 @@ export class Metrics {
    * are locked in this run, and when each own record expires. Alert on `min(…expiry…) - time()`.
    */
   private unattended?: () => Promise<UnattendedState>
-  readonly identityLocked = new Gauge({
-    name: 'ipidd_identity_locked',
-    help: '1 when the identity\'s root key is locked in this run: its record is not re-signed and lapses at its EOL',
-    labelNames: ['identity'] as const,
-    registers: [this.registry],
-    collect: async () => {
-      const state = await this.unattended?.()
-      this.identityLocked.reset()
-      for (const name of state?.held ?? []) this.identityLocked.set({ identity: name }, state?.locked.includes(name) === true ? 1 : 0)
-    }
-  })
+  readonly identityLocked = this.unattendedGauge('ipidd_identity_locked',
+    '1 when the identity\'s root key is locked in this run: its record is not re-signed and lapses at its EOL',
+    (state, set) => { for (const name of state.held) set(name, state.locked.includes(name) ? 1 : 0) })
 
-  readonly ownRecordExpiry = new Gauge({
-    name: 'ipidd_own_record_expiry_timestamp_seconds',
-    help: 'When the record this daemon holds for its identity expires (EOL), Unix seconds',
-    labelNames: ['identity'] as const,
-    registers: [this.registry],
-    collect: async () => {
-      const state = await this.unattended?.()
-      this.ownRecordExpiry.reset()
-      for (const { name, expiresAtMs } of state?.expiries ?? []) this.ownRecordExpiry.set({ identity: name }, Math.floor(expiresAtMs / 1000))
-    }
-  })
+  readonly ownRecordExpiry = this.unattendedGauge('ipidd_own_record_expiry_timestamp_seconds',
+    'When the record this daemon holds for its identity expires (EOL), Unix seconds',
+    (state, set) => { for (const { name, expiresAtMs } of state.expiries) set(name, Math.floor(expiresAtMs / 1000)) })
 
-  readonly ownRecordsEarliestExpiry = new Gauge({
-    name: 'ipidd_own_records_earliest_expiry_timestamp_seconds',
-    help: 'The earliest EOL of the records of this daemon\'s identities, Unix seconds, labelled with the identity (absent with no record held)',
-    labelNames: ['identity'] as const,
-    registers: [this.registry],
-    collect: async () => {
-      const earliest = (await this.unattended?.())?.expiries[0]
-      this.ownRecordsEarliestExpiry.reset()
-      if (earliest !== undefined) this.ownRecordsEarliestExpiry.set({ identity: earliest.name }, Math.floor(earliest.expiresAtMs / 1000))
-    }
-  })
+  readonly ownRecordsEarliestExpiry = this.unattendedGauge('ipidd_own_records_earliest_expiry_timestamp_seconds',
+    'The earliest EOL of the records of this daemon\'s identities, Unix seconds, labelled with the identity (absent with no record held)',
+    (state, set) => { const [earliest] = state.expiries; if (earliest !== undefined) set(earliest.name, Math.floor(earliest.expiresAtMs / 1000)) })
 
   constructor (options: { processMetrics?: boolean } = {}) {
     if (options.processMetrics === true) collectDefaultMetrics({ register: this.registry, prefix: 'ipidd_' })
@@ -88,6 +64,22 @@ export class Metrics {
   /** The daemon's identities' unattended state, read at each scrape. */
   watchUnattended (source: () => Promise<UnattendedState>): void {
     this.unattended = source
+  }
+
+  /** A gauge by identity, filled afresh from the unattended state at each scrape (none before `watchUnattended`). */
+  private unattendedGauge (name: string, help: string, fill: (state: UnattendedState, set: (identity: string, value: number) => void) => void): Gauge<'identity'> {
+    const gauge: Gauge<'identity'> = new Gauge({
+      name,
+      help,
+      labelNames: ['identity'] as const,
+      registers: [this.registry],
+      collect: async () => {
+        const state = await this.unattended?.()
+        gauge.reset()
+        if (state !== undefined) fill(state, (identity, value) => { gauge.set({ identity }, value) })
+      }
+    })
+    return gauge
   }
 
   /** Times an async store operation. */
