@@ -101,10 +101,16 @@ export class Keeper {
     const { cache, clock, logger } = this.init
     const now = clock()
     const round: KeeperRound = { startedAt: formatTime(now), kept: 0, republished: 0, failed: 0, expired: 0, missing: 0 }
+    // The pins of the data directory even while the store does not answer (ResolveCache.pins).
     const pins = await cache.pins()
     const ids = new Set(pins.map(p => p.id))
     if (this.init.keepResolved === true) {
-      for (const id of await cache.recent(now - (this.init.resolvedWindowMs ?? DEFAULT_KEEP_RESOLVED_WINDOW_MS), MAX_KEPT_RESOLVED)) ids.add(id)
+      // Only the store knows what was resolved lately: while it does not answer, the pins are kept alone.
+      const recent = await cache.recent(now - (this.init.resolvedWindowMs ?? DEFAULT_KEEP_RESOLVED_WINDOW_MS), MAX_KEPT_RESOLVED).catch((err: Error) => {
+        logger?.warn({ err: err.message }, 'keeper: the cache store did not list the identities resolved lately; keeping the pinned ones')
+        return []
+      })
+      for (const id of recent) ids.add(id)
     }
     round.kept = ids.size
     const queue = [...ids]

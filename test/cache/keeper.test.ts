@@ -113,4 +113,19 @@ describe('keeper', () => {
     resolver.stop()
     await cache.stop()
   })
+
+  it('keeps the data directory\'s pins in its round while the store does not answer, instead of failing the round', async () => {
+    nowMs = Date.now()
+    const store = new SqliteStore(join(dir, 'k3.sqlite'))
+    const cache = new ResolveCache({ store, clock })
+    await cache.start()
+    const pinned = parseDid((await testIdentity(950)).did).id
+    cache.keepPins(() => [{ id: pinned, kind: 'pinned' }])
+    await store.close() // every store call now fails
+    const keeper = new Keeper({ backend: b, cache, clock, keepResolved: true })
+    // Counted (its record cannot be read now), not dropped: the round before this change threw on the store.
+    expect(await keeper.runOnce()).toMatchObject({ kept: 1, republished: 0, failed: 1 })
+    await store.open()
+    await cache.stop()
+  })
 })
