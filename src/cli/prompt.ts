@@ -177,14 +177,26 @@ export async function confirmByTyping (intro: string, question: string, expected
     throw new UsageError('confirmation_needed', `this needs a confirmation and there is no terminal to ask it on: pass ${flagHint} to confirm`)
   }
   io.stderr.write(intro)
+  const answer = await askLine(question, io)
+  return answer !== undefined && answer.trim() === expected
+}
+
+/** A yes/no question on a terminal; `no` unless the person types y or yes (no terminal: `no`, nothing asked). */
+export async function askYesNo (question: string, io: PromptIo = processIo()): Promise<boolean> {
+  if (io.stdin.isTTY !== true) return false
+  const answer = await askLine(question, io)
+  return answer !== undefined && /^\s*y(es)?\s*$/i.test(answer)
+}
+
+/** One line typed on the terminal (echoed); undefined on Ctrl-C or Ctrl-D. */
+async function askLine (question: string, io: PromptIo): Promise<string | undefined> {
   const rl = createInterface({ input: io.stdin as NodeJS.ReadableStream, output: io.stderr as NodeJS.WritableStream, terminal: true })
   try {
-    const answer = await new Promise<string | undefined>(resolve => {
+    return await new Promise<string | undefined>(resolve => {
       rl.once('close', () => { resolve(undefined) })
       rl.once('SIGINT', () => { resolve(undefined) })
       rl.question(question, resolve)
     })
-    return answer !== undefined && answer.trim() === expected
   } finally {
     rl.close()
     io.stdin.pause()

@@ -4,20 +4,23 @@
  *   banner and log, in `ipid status` and in `/metrics` (which identities are locked, and when their records
  *   expire); a passphrase file (`IPIDD_PASSPHRASE_FILE`, `daemon --passphrase-file`) unlocks them;
  * - creating a second identity keeps DIDAuth proving the first (a peer running `ipid auth` against the daemon
- *   still gets the first DID), `ipid init --didauth` moves it to the new one, and the banner and `ipid status`
- *   name the DIDAuth identity and whether it is unlocked.
+ *   still gets the first DID), `ipid init --didauth` moves it to the new one, and so does answering yes when
+ *   `ipid init` asks on a terminal; the banner and `ipid status` name the DIDAuth identity and whether it is unlocked.
  */
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { DEFAULT_RECORD_VALIDITY_MS } from '../../src/ipns/record.ts'
-import { runIpid, spawnDaemon } from '../helpers/cli.ts'
+import { IPID_MAIN, runIpid, spawnDaemon } from '../helpers/cli.ts'
+import { runInPty } from '../helpers/pty.ts'
 import type { DaemonProcess, IpidRun } from '../helpers/cli.ts'
 
 const PASS = 'unattended operation passphrase'
 /** A restarted daemon's figures are read within this long of the record being signed. */
 const SLACK_MS = 10 * 60_000
+/** How long `ipid init` on a terminal may take to ask (it reads the daemon's status first). */
+const PTY_TIMEOUT_MS = 30_000
 /** Starts, handshakes and resolves on a busy machine. */
 const E2E_TIMEOUT_MS = 180_000
 
@@ -137,12 +140,20 @@ describe('DIDAuth with more than one identity', () => {
     expect(carol.didauth).toEqual({ identity: 'carol', unlocked: true })
     expect((await json(['auth', addressA!, '--data-dir', dataB])).peer.did).toBe(carol.did)
     await stop(b)
+
+    // On a terminal, a later init asks which identity to prove; y moves DIDAuth to the new one.
+    const asked = runInPty(`'${process.execPath}' '${IPID_MAIN}' init --name erin --data-dir '${dataA}'`, { cwd: dir, env: { ...env, IPIDD_PASSPHRASE: PASS } })
+    await asked.waitFor('This daemon proves carol to peers over DIDAuth. Prove erin instead? [y/N]', PTY_TIMEOUT_MS)
+    asked.type('y')
+    expect(await asked.exited, asked.output()).toBe(0)
+    expect(asked.output()).toContain('DIDAuth now proves erin')
+    expect((await json(['status', '--data-dir', dataA])).didauth).toMatchObject({ identity: 'erin', source: 'chosen', unlocked: true })
     await stop(a)
 
     a = await start(dataA)
-    expect(a.output().stdout).toMatch(/DIDAuth\s+carol \(locked: start with IPIDD_PASSPHRASE/)
-    expect((await json(['status', '--data-dir', dataA])).didauth).toMatchObject({ identity: 'carol', did: carol.did, unlocked: false })
-    expect((await ipid(['status', '--data-dir', dataA])).stdout).toMatch(/DIDAuth\s+carol, locked/)
+    expect(a.output().stdout).toMatch(/DIDAuth\s+erin \(locked: start with IPIDD_PASSPHRASE/)
+    expect((await json(['status', '--data-dir', dataA])).didauth).toMatchObject({ identity: 'erin', unlocked: false })
+    expect((await ipid(['status', '--data-dir', dataA])).stdout).toMatch(/DIDAuth\s+erin, locked/)
     await stop(a)
   }, E2E_TIMEOUT_MS)
 })

@@ -3,13 +3,14 @@ import { IDENTITY_NAME_RE } from '../../shared-constants.ts'
 import { CHANGE_TIMEOUT_MS } from '../api.ts'
 import { FailedError, UsageError } from '../errors.ts'
 import { fields, table } from '../output.ts'
-import { confirmByTyping } from '../prompt.ts'
+import { askYesNo, confirmByTyping } from '../prompt.ts'
 import { applyChange, changeLines, changeable, detailOf } from './change.ts'
 import { resolveThrough } from './resolve.ts'
 import { adminOf, common, examples, namedIdentity, passphraseFor, run, updateKeyOption, withNameArgument } from './shared.ts'
 import type { Command } from 'commander'
 import type { ChangeFlags } from './change.ts'
 import type { DamagedIdentity, IdentitySummary } from '../../identity/identities.ts'
+import type { DaemonStatus } from '../../http/admin.ts'
 import type { CommonFlags } from './shared.ts'
 
 /** The name `ipid init` gives when none is given. */
@@ -28,8 +29,14 @@ export function register (program: Command): void {
       // Reachable, the token right, the name free: all checked before a passphrase is chosen.
       const { identities } = await admin.get<{ identities: IdentitySummary[] }>('/identities')
       if (identities.some(i => i.name === name)) throw new FailedError('exists', `an identity named "${name}" already exists (${identities.find(i => i.name === name)!.did}): choose another --name`)
+      // A second identity: which one proves this daemon over DIDAuth? Asked on a terminal; else the first stays.
+      let didauth = flags.didauth === true
+      if (!didauth && !out.json && identities.some(i => !i.deactivated) && process.stdin.isTTY) {
+        const proves = await admin.get<DaemonStatus>('/status').then(status => status.didauth?.identity ?? null, () => null)
+        if (proves !== null) didauth = await askYesNo(`This daemon proves ${proves} to peers over DIDAuth. Prove ${name} instead? [y/N] `)
+      }
       const passphrase = await passphraseFor(flags, name, true)
-      const body = { name, passphrase, ...(flags.didauth === true ? { didauth: true } : {}), ...(flags.peerService === true ? { peerService: true } : {}) }
+      const body = { name, passphrase, ...(didauth ? { didauth: true } : {}), ...(flags.peerService === true ? { peerService: true } : {}) }
       const created = await out.spin(`creating ${name} and publishing its first version…`, async () =>
         admin.call<IdentitySummary & { didauth?: { identity: string | null, unlocked: boolean } }>('POST', '/identities', body, CHANGE_TIMEOUT_MS))
       const proves = created.didauth?.identity
@@ -49,7 +56,7 @@ export function register (program: Command): void {
     'ipid init --name work --didauth',
     'IPIDD_PASSPHRASE=… ipid init --name bot --json'
   ], ['The passphrase is asked twice on a terminal (nothing is echoed); scripts set IPIDD_PASSPHRASE or pass --passphrase-file.',
-    'DIDAuth proves the first identity made until another is made with --didauth (or the daemon is given --auth-identity).'])
+    'DIDAuth proves the first identity made; a later one is asked about on a terminal (scripts: --didauth), or given by --auth-identity.'])
 
   examples(common(program.command('ls'))
     .description('list the identities this daemon holds')
