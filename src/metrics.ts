@@ -45,6 +45,8 @@ export class Metrics {
    * are locked in this run, and when each own record expires. Alert on `min(…expiry…) - time()`.
    */
   private unattended?: () => Promise<UnattendedState>
+  /** The unattended state read for the scrape in progress (`text`). */
+  private scrape?: Promise<UnattendedState> | undefined
   readonly identityLocked = this.unattendedGauge('ipidd_identity_locked',
     '1 when the identity\'s root key is locked in this run: its record is not re-signed and lapses at its EOL',
     (state, set) => { for (const name of state.held) set(name, state.locked.includes(name) ? 1 : 0) })
@@ -74,7 +76,7 @@ export class Metrics {
       labelNames: ['identity'] as const,
       registers: [this.registry],
       collect: async () => {
-        const state = await this.unattended?.()
+        const state = await (this.scrape ?? this.unattended?.())
         gauge.reset()
         if (state !== undefined) fill(state, (identity, value) => { gauge.set({ identity }, value) })
       }
@@ -93,6 +95,12 @@ export class Metrics {
   }
 
   async text (): Promise<string> {
-    return this.registry.metrics()
+    // One read of the unattended state (a store read per identity) for the three gauges of one scrape.
+    this.scrape = this.unattended?.()
+    try {
+      return await this.registry.metrics()
+    } finally {
+      this.scrape = undefined
+    }
   }
 }
