@@ -1,6 +1,7 @@
 /**
- * pins.json, the source of truth for the operator's pins, and the cache putting local pins back into a store
- * that lost them (a real SQLite store; the Redis and PostgreSQL outages are in test/e2e/store-outage.test.ts).
+ * pins.json, the source of truth for the operator's pins (a damaged one stops the real daemon process), and the
+ * cache putting local pins back into a store that lost them (a real SQLite store; the Redis and PostgreSQL outages
+ * are in test/e2e/store-outage.test.ts).
  */
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -11,6 +12,7 @@ import { PINS_FILE_NAME, PinFile, PinFileError } from '../../src/cache/pin-file.
 import { SqliteStore } from '../../src/cache/sqlite-store.ts'
 import { parseDid } from '../../src/did/identifier.ts'
 import { writeFileAtomic } from '../../src/identity/keystore.ts'
+import { spawnDaemon } from '../helpers/cli.ts'
 import { testIdentity } from '../helpers/fixtures.ts'
 
 const dirs: string[] = []
@@ -46,6 +48,19 @@ describe('pins.json', () => {
       expect(failure).toBeInstanceOf(PinFileError)
       expect(failure).toMatchObject({ reason: 'corrupt_pins_file' })
     }
+  })
+})
+
+describe('a daemon whose pins.json is damaged', () => {
+  it('does not start (exit 1) rather than run without the pins, naming the file', { timeout: 60_000 }, async () => {
+    const dir = dataDir()
+    writeFileSync(join(dir, PINS_FILE_NAME), '{"v":1,"pins":["k51')
+    const env: NodeJS.ProcessEnv = { ...process.env, HOME: dir }
+    for (const name of ['IPIDD_DATA', 'IPIDD_API', 'IPIDD_CONFIG', 'IPIDD_BOOTSTRAP', 'IPIDD_CACHE_URL']) delete env[name]
+    const daemon = spawnDaemon(['--data-dir', dir, '--log-level', 'warn'], { env })
+    const code = await daemon.exited
+    expect(code).toBe(1)
+    expect(daemon.output().stderr).toContain(join(dir, PINS_FILE_NAME))
   })
 })
 
