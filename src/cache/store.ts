@@ -123,22 +123,26 @@ export function checkSignal (signal: AbortSignal | undefined): void {
 
 /**
  * `work`'s result, or a `store_timeout` rejection as soon as `signal` aborts, even if `work` never settles
- * (a hung server, a connection that queues commands while it reconnects).
+ * (a hung server, a connection that queues commands while it reconnects). A driver's own failure (a refused
+ * connection, a server shutting down) becomes a `CacheStoreError` of reason `store_failed`, so that callers
+ * tell a store that does not answer from a bug by type.
  */
 export async function withinSignal<T> (signal: AbortSignal | undefined, work: () => Promise<T>): Promise<T> {
-  if (signal === undefined) return work()
   checkSignal(signal)
   let onAbort: (() => void) | undefined
   const aborted = new Promise<never>((_resolve, reject) => {
-    onAbort = () => { reject(timedOut(signal)) }
-    signal.addEventListener('abort', onAbort, { once: true })
+    onAbort = () => { reject(timedOut(signal!)) }
+    signal?.addEventListener('abort', onAbort, { once: true })
   })
-  const running = work()
+  const running = work().catch((err: unknown) => {
+    if (err instanceof CacheStoreError) throw err
+    throw new CacheStoreError(`the cache store failed: ${(err as Error).message}`, { cause: err })
+  })
   running.catch(() => {}) // abandoned after an abort: its late failure is nobody's
   try {
-    return await Promise.race([running, aborted])
+    return await (signal === undefined ? running : Promise.race([running, aborted]))
   } finally {
-    signal.removeEventListener('abort', onAbort!)
+    if (signal !== undefined) signal.removeEventListener('abort', onAbort!)
   }
 }
 

@@ -1,11 +1,12 @@
 /**
  * Acceptance (issue 12, shared store outages): the real `ipid daemon` process on a Redis or PostgreSQL server of
- * the test's own, which the test hangs (SIGSTOP), restarts, crashes and empties.
+ * the test's own, which the test hangs (SIGSTOP), stops, restarts, crashes and empties.
  *
  * - PostgreSQL restarted (`pg_ctl restart -m fast`) or crashed (its server processes SIGKILLed: crash recovery):
  *   the daemon lives on, reconnects, and stores again.
- * - The store hung: a warm resolve answers within a bound from the verified state in memory, flagged `stale`;
- *   `/readyz` says 503 meanwhile and 200 once the store answers again; `ipid status` answers within its deadline.
+ * - The store hung or stopped: a warm resolve answers within a bound from the verified state in memory, flagged
+ *   `stale`; a record it cannot store is refused with 503 `cache_unavailable`; `/readyz` says 503 meanwhile and 200
+ *   once the store answers again; `ipid status` answers within its deadline.
  * - Redis restarted without persistence: the daemon's own identity and its pin are back in the store, a new version
  *   of a name the store forgot is stored, and the keeper republishes both.
  */
@@ -100,11 +101,19 @@ async function eventually<T> (what: string, probe: () => Promise<T>, ok: (value:
   }
 }
 
-const stores: Array<[string, () => Promise<OwnServer>]> = [['Redis', startOwnRedis], ['PostgreSQL', startOwnPostgres]]
+/** A store that hangs (SIGSTOP: connections open, nothing answers) or is stopped (connections refused), and back. */
+const faults = {
+  hung: { begin: async (store: OwnServer) => store.pause(), end: async (store: OwnServer) => store.resume() },
+  stopped: { begin: async (store: OwnServer) => store.stop(), end: async (store: OwnServer) => store.start() }
+}
+const cases: Array<[string, keyof typeof faults, () => Promise<OwnServer>]> = [
+  ['Redis', 'hung', startOwnRedis], ['Redis', 'stopped', startOwnRedis],
+  ['PostgreSQL', 'hung', startOwnPostgres], ['PostgreSQL', 'stopped', startOwnPostgres]
+]
 
-describe.each(stores)('a hung %s store', (_kind, start) => {
-  it('leaves warm resolves answering from memory, flagged stale; /readyz 503 and `ipid status` answering meanwhile', { timeout: 240_000 }, async () => {
-    const store = await start()
+describe.each(cases)('a %s store %s', (_kind, fault, startStore) => {
+  it('leaves warm resolves answering from memory, flagged stale; new records refused (503 cache_unavailable), /readyz 503 and `ipid status` answering meanwhile', { timeout: 240_000 }, async () => {
+    const store = await startStore()
     cleanups.push(async () => store.dispose())
     const { process: child, url, dataDir, env } = await daemon(store.url)
     const { name, records } = await published()
@@ -113,8 +122,9 @@ describe.each(stores)('a hung %s store', (_kind, start) => {
     expect(warm.status).toBe(200)
     expect(warm.body.didResolutionMetadata.stale).toBe(false)
     expect(await readyz(url)).toBe(200)
+    const { name: cold, records: coldRecords } = await published()
 
-    await store.pause()
+    await faults[fault].begin(store)
     try {
       const during = await resolve(url, name.did, WARM_RESOLVE_BOUND_MS)
       expect(during.status).toBe(200)
@@ -123,6 +133,10 @@ describe.each(stores)('a hung %s store', (_kind, start) => {
       // Honest: the store may hold a newer version written by another daemon, and it could not be asked.
       expect(during.body.didResolutionMetadata).toMatchObject({ stale: true, source: 'verified-state' })
       expect(await readyz(url)).toBe(503)
+      // A record of an identity it holds nothing of cannot be stored: refused as retryable, typed.
+      const put = await fetch(`${url}/routing/v1/ipns/${cold.id}`, { method: 'PUT', headers: { 'content-type': 'application/vnd.ipfs.ipns-record' }, body: coldRecords[0]!, signal: AbortSignal.timeout(RECOVERY_MS) })
+      expect(put.status).toBe(503)
+      expect(await put.json()).toMatchObject({ reason: 'cache_unavailable' })
 
       const statusStarted = performance.now()
       const status = await runIpid(['status', '--json', '--data-dir', dataDir], dataDir, env)
@@ -132,7 +146,7 @@ describe.each(stores)('a hung %s store', (_kind, start) => {
       expect(report.health.checks.cache).not.toBe('ok')
       expect(report.cache.identities).toBeNull() // not known while the store does not answer
     } finally {
-      await store.resume()
+      await faults[fault].end(store)
     }
     await eventually('/readyz after the store came back', async () => readyz(url), s => s === 200)
     const after = await resolve(url, name.did)

@@ -22,6 +22,9 @@ export interface OwnServer {
   pause: () => Promise<void>
   /** SIGCONT them again. */
   resume: () => Promise<void>
+  /** Stops the server (connections refused from now on); `start` brings it back on the same port. */
+  stop: () => Promise<void>
+  start: () => Promise<void>
   /** Stops the server and deletes its data. */
   dispose: () => Promise<void>
 }
@@ -113,6 +116,8 @@ export async function startOwnRedis (): Promise<OwnRedis> {
     cli,
     pause: async () => { signal([pid()], 'SIGSTOP') },
     resume: async () => { signal([pid()], 'SIGCONT') },
+    stop,
+    start,
     restartEmpty: async () => { await stop(); await start() },
     dispose: async () => { await stop(); rmSync(dir, { recursive: true, force: true }) }
   }
@@ -156,6 +161,8 @@ export async function startOwnPostgres (): Promise<OwnPostgres> {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
     pause: async () => { signal(tree(), 'SIGSTOP') },
     resume: async () => { signal(tree(), 'SIGCONT') },
+    stop: async () => { await asPg('pg_ctl', ['-D', data, '-m', 'fast', '-w', '-t', '60', 'stop']) },
+    start,
     restartFast: async () => { await asPg('pg_ctl', ['-D', data, '-l', logFile, '-m', 'fast', '-w', '-t', '60', 'restart']) },
     crash: async () => {
       const main = postmaster()
