@@ -78,6 +78,13 @@ describe('identities', () => {
     await expect(identities.change('nobody', PASS, { kind: 'rotate-key' })).rejects.toMatchObject({ reason: 'unknown_identity' })
     await expect(identities.create({ name: 'Bad Name', passphrase: PASS })).rejects.toMatchObject({ reason: 'bad_name' })
     await expect(identities.create({ name: 'bob', passphrase: PASS })).rejects.toMatchObject({ reason: 'exists' })
+    // A PeerId service asked of a daemon without a libp2p node; endpoints unsafe to render, at create and in a change.
+    await expect(identities.create({ name: 'carl', passphrase: PASS, peerService: true })).rejects.toMatchObject({ reason: 'no_libp2p_node' })
+    const unsafe = { fragment: 'site', type: 'LinkedDomains', serviceEndpoint: 'javascript:alert(1)' }
+    await expect(identities.create({ name: 'carl', passphrase: PASS, services: [unsafe] })).rejects.toMatchObject({ reason: 'unsafe_uri' })
+    await expect(identities.change('bob', PASS, { kind: 'add-service', service: unsafe })).rejects.toMatchObject({ reason: 'unsafe_uri' })
+    expect(identities.list().map(i => i.name)).not.toContain('carl')
+    expect(identities.get('bob').head).toBe(bob.versionId)
   })
 
   it('names the daemon\'s PeerId as a service when asked (only then), and republishes with an injected clock once a seventh of the validity has passed', async () => {
