@@ -118,6 +118,11 @@ describe('/metrics and /readyz', () => {
     expect((await fetch(`${probes}/1.0/testIdentifiers`)).status).toBe(404)
     expect((await fetch(`${probes}/admin/v1/status`)).status).toBe(404)
     await stop(daemon)
+
+    // An operator who wants them public on the HTTP port says so.
+    const open = await start(join(dir, 'proxied'), ['--probes-access', 'any'], { IPIDD_TRUST_PROXY: 'loopback' })
+    for (const path of ['/metrics', '/readyz']) expect((await fetch(`${await open.ready}${path}`, { headers: remote })).status, path).toBe(200)
+    await stop(open)
   }, E2E_TIMEOUT_MS)
 
   it.runIf(namespaceSupport().ok)('bound to 0.0.0.0, refuse a client on another host and answer on the probes port (network namespaces)', async () => {
