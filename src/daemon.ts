@@ -2,7 +2,7 @@
  * Composition root: builds the daemon's parts from one configuration, starts them in order and stops them in
  * reverse. Only this module knows every part.
  */
-import { mkdirSync, rmSync } from 'node:fs'
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ResolveCache } from './cache/cache.ts'
 import { Keeper } from './cache/keeper.ts'
@@ -12,14 +12,14 @@ import { DataDirLockedError, lockDataDir } from './daemon-lock.ts'
 import { parseDid } from './did/identifier.ts'
 import { ADMIN_URL_FILE, AdminTokenError, loadOrCreateAdminToken } from './http/admin-token.ts'
 import { MAX_STATUS_PEERS } from './http/admin.ts'
-import { writeFileAtomic } from './identity/keystore.ts'
+import { removeStaleTemps, writeFileAtomic } from './identity/keystore.ts'
 import { createApp, createProbesApp } from './http/app.ts'
 import { DEFAULT_HTTP_LIMITS, HttpServerError, createHttpServer } from './http/protect.ts'
 import { CID } from 'multiformats/cid'
 import { identity } from 'multiformats/hashes/identity'
 import { Metrics } from './metrics.ts'
 import { formatTime, systemClock } from './did/time.ts'
-import { Identities } from './identity/identities.ts'
+import { IDENTITIES_DIR, Identities } from './identity/identities.ts'
 import { DidAuthService } from './auth/service.ts'
 import { DidAuthChoice } from './auth/identity-choice.ts'
 import { unattendedState } from './identity/unattended.ts'
@@ -30,6 +30,7 @@ import { VERSION } from './version.ts'
 import type { DaemonStatus } from './http/admin.ts'
 import type { HttpLimits, ReadinessCheck } from './http/protect.ts'
 import type { SealOptions } from './identity/keystore.ts'
+import type { CommitOperation, CommitStep } from './identity/pending.ts'
 import type { IpfsBackend } from './ipfs/backend.ts'
 import type { EmbeddedNode } from './ipfs/helia.ts'
 import type { Config } from './config.ts'
@@ -47,6 +48,10 @@ export const SHUTDOWN_DEADLINE_MS = 10_000
 export const REPUBLISH_CHECK_INTERVAL_MS = 10 * 60 * 1000
 /** The raw block of zero bytes as an identity CID: what `/readyz` asks the IPFS backend for. */
 export const READY_PROBE_CID = CID.createV1(0x55, identity.digest(new Uint8Array()))
+/** The file `/readyz` writes and removes to learn that the data directory takes writes (a full disk does not). */
+export const READY_PROBE_FILE = '.readyz-probe'
+/** Folders below `<dataDir>/identities` that hold files written atomically (`<name>/keys/`). */
+const IDENTITY_TREE_DEPTH = 2
 /** How long each health check of `GET /admin/v1/status` may take. */
 export const STATUS_CHECK_DEADLINE_MS = 2_000
 
@@ -93,6 +98,8 @@ export interface DaemonOptions {
   accessLogger?: Logger
   /** Key derivation cost of new key files; the keystore's interactive default when not given (tests lower it). */
   seal?: SealOptions
+  /** Called at each step of every identity change (src/identity/pending.ts): tests stop the process there. */
+  onCommitStep?: (step: CommitStep, operation: CommitOperation) => void
 }
 
 export async function startDaemon (config: Config, options: DaemonOptions): Promise<Daemon> {
@@ -106,6 +113,10 @@ export async function startDaemon (config: Config, options: DaemonOptions): Prom
   } catch (err) {
     if (err instanceof DataDirLockedError) throw new DaemonStartError(err.message, { cause: err })
     throw err
+  }
+  // Temporary files of atomic writes cut short by a crash; the lock says that no other writer is running.
+  for (const path of [...removeStaleTemps(config.dataDir, 0), ...removeStaleTemps(join(config.dataDir, IDENTITIES_DIR), IDENTITY_TREE_DEPTH)]) {
+    logger.info({ path }, 'removed the temporary file of an interrupted write')
   }
   let adminToken: string
   try {
@@ -147,12 +158,15 @@ export async function startDaemon (config: Config, options: DaemonOptions): Prom
       clock,
       logger,
       ...(options.seal === undefined ? {} : { seal: options.seal }),
+      ...(options.onCommitStep === undefined ? {} : { onCommitStep: options.onCommitStep }),
       ...(node === undefined ? {} : { peerId: node.peerId.toString() }),
       onPublished: async (name, record) => {
         await cache.pin(name.id, 'own')
         await resolver.offer(name, record)
       }
     })
+    // Changes a crash left half done are completed first (already signed: no passphrase needed).
+    await identities.recover()
     // The daemon's own identities (identities/) and its operator's pins (pins.json) live in the data directory; the
     // store holds a copy, which a shared store can lose, and the cache re-asserts it every maintenance round.
     const pinFile = new PinFile(config.dataDir, writeFileAtomic)
@@ -200,7 +214,7 @@ export async function startDaemon (config: Config, options: DaemonOptions): Prom
         'identities locked: their records are not re-signed and expire at their EOL; start the daemon with IPIDD_PASSPHRASE or IPIDD_PASSPHRASE_FILE')
     }
     const republish = (): void => {
-      identities.republish()
+      identities.recover().then(async () => identities.republish())
         .then(count => { if (count > 0) logger.info({ count }, 'records re-signed and republished') })
         .catch((err: Error) => { logger.warn({ err: err.message }, 'republishing failed') })
     }
@@ -273,7 +287,9 @@ export async function startDaemon (config: Config, options: DaemonOptions): Prom
       // A lookup of an id that is never stored: cheap on every store (count() can be slow on PostgreSQL).
       { name: 'cache', check: async signal => { await cache.probe(signal) } },
       // An identity CID carries its bytes: any backend answers it locally, without the network.
-      { name: 'ipfs', check: async signal => { await backend.getBlock(READY_PROBE_CID, { signal }) } }
+      { name: 'ipfs', check: async signal => { await backend.getBlock(READY_PROBE_CID, { signal }) } },
+      // Changes write identity.json, key files and blocks there: a full or read-only disk makes every change fail.
+      { name: 'dataDir', check: async () => { probeWritable(join(config.dataDir, READY_PROBE_FILE)) } }
     ]
     const status = async (): Promise<DaemonStatus> => {
       const checks = await Promise.all(readinessChecks.map(async ({ name, check }): Promise<[string, 'ok' | 'failed' | 'timed out']> => {
@@ -430,6 +446,12 @@ async function offerOwnRecords (identities: Identities, node: EmbeddedNode, reso
       logger.warn({ did, versionId, err: err.message }, 'the record the node kept of this own identity could not be offered to the resolver')
     })
   }
+}
+
+/** Writes and removes a small file: throws when the folder takes no writes (a full disk, a read-only mount). */
+function probeWritable (path: string): void {
+  writeFileSync(path, 'ok\n', { mode: 0o600 })
+  rmSync(path, { force: true })
 }
 
 /** `work`'s answer, or undefined once `ms` have passed (a hung shared store must not hold up a start or a scrape). */

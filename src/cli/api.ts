@@ -10,7 +10,8 @@
  * the clear over http: an admin request to any other host is refused here, before the token is read (exit 2).
  * The public API (`resolve`, `history` with --api) may be anywhere.
  *
- * Failures become `CliError`s: a refused connection is `UnreachableError` (exit 3), an admin problem document
+ * Failures become `CliError`s: a refused connection is `UnreachableError` (exit 3); a connection that broke after
+ * the request was sent is `answer_lost` (exit 1: the daemon may have applied it); an admin problem document
  * maps by its `reason` to a one-line message that says what to do next.
  */
 import { existsSync, readFileSync } from 'node:fs'
@@ -25,8 +26,13 @@ export const CHANGE_TIMEOUT_MS = 120_000
 /** Largest answer read from a daemon (a history page, a backup). */
 export const MAX_ANSWER_BYTES = 4 * 1024 * 1024
 
-/** Connection failures that mean "nobody answers there". */
-const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET', 'EADDRNOTAVAIL', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_SOCKET'])
+/** Connection failures that mean "nobody answers there": the request never reached a daemon. */
+const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'UND_ERR_CONNECT_TIMEOUT'])
+/**
+ * Failures of a connection that was open: the request was sent and the daemon went away (or reset the
+ * connection) before its answer arrived. The daemon may have acted on it — a change may be applied.
+ */
+const LOST_ANSWER_CODES = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED'])
 
 export interface Target {
   /** Base URL, without a trailing slash. */
@@ -144,6 +150,9 @@ function connectionError (err: unknown, target: Target, timeoutMs: number): CliE
     return new FailedError('timeout', `the daemon at ${target.url} did not answer within ${Math.round(timeoutMs / 1000)} s: check \`ipid status\` and the daemon's log`, { cause: err })
   }
   const code = e.cause?.code ?? ''
+  if (LOST_ANSWER_CODES.has(code)) {
+    return new FailedError('answer_lost', `the daemon at ${target.url} got the request but its answer was lost (${code}): it may have acted on it — check with \`ipid show\` (and \`ipid status\`) before trying again`, { cause: err })
+  }
   if (UNREACHABLE_CODES.has(code) || e.name === 'TypeError') {
     const how = target.source === 'flag' ? 'check --api' : target.source === 'env' ? 'check IPIDD_API' : 'start it with `ipid daemon` or pass --api'
     return new UnreachableError('daemon_unreachable', `daemon unreachable at ${target.url}${code === '' ? '' : ` (${code})`}: ${how}`, { cause: err })

@@ -14,7 +14,8 @@
  *
  * Errors are RFC 9457 problem documents with ipidd's stable `reason` (and `code` for an IpidError):
  * 400 invalid input, 401 no or wrong token, 403 not loopback or wrong passphrase, 404 unknown identity / service
- * / key / pin, 409 conflicts with the identity's state, 413 body too large, 500 anything else (no detail).
+ * / key / pin, 409 conflicts with the identity's state, 413 body too large, 507 `disk_full` (the data directory's
+ * disk is full; nothing was changed), 500 anything else (no detail).
  * A wrong passphrase is 403, not 401: the request is authenticated (the token is right) but the caller
  * cannot use these keys, and 401 stays reserved for the token, so a client can tell "run with the token" from
  * "wrong passphrase".
@@ -190,6 +191,8 @@ const OPERATION_STATUS: Readonly<Record<string, number>> = {
   update_keys_held: 409,
   cold: 409,
   cold_keys_mismatch: 409,
+  // The data directory's disk is full: the change was rolled back (src/identity/pending.ts).
+  disk_full: 507,
   no_libp2p_node: 409,
   // Signing (src/sign/, admin-sign.ts)
   wrong_purpose: 409,
@@ -468,7 +471,8 @@ function describeError (err: unknown): { status: number, detail: string, reason?
   if (err instanceof AdminError) return { status: err.status, detail: err.message, reason: err.reason }
   if (err instanceof OperationError) {
     const status = OPERATION_STATUS[err.reason] ?? 500
-    return { status, detail: status < 500 ? err.message : 'internal error', reason: err.reason }
+    // A full disk is the operator's to fix, and its message names nothing secret: it is told as it is.
+    return { status, detail: status < 500 || status === 507 ? err.message : 'internal error', reason: err.reason }
   }
   if (err instanceof InvalidDocumentError || err instanceof InvalidDidError) {
     return { status: 400, detail: err.message, reason: err.reason, code: err.code }

@@ -16,7 +16,8 @@
  * generated and stored it before asking, so the new key's private half never touches the daemon, and a change
  * whose answer is lost cannot strand the identity.
  * On disk: `<dataDir>/identities/<name>/identity.json` and `keys/*.key`, written atomically, 0600. New key files
- * are written before identity.json names them, so a crash at any point leaves a consistent identity.
+ * are written before identity.json names them, and every change is a transaction (pending.ts): its signed block
+ * and record are kept in pending.json before identity.json moves on, and `recover` completes it after a crash.
  */
 import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
@@ -31,6 +32,7 @@ import { systemClock } from '../did/time.ts'
 import { DEFAULT_RECORD_TTL_MS, DEFAULT_RECORD_VALIDITY_MS, createRecord, validateRecord } from '../ipns/record.ts'
 import { KeystoreError, openKey, readKeyFile, sealKey, writeFileAtomic } from './keystore.ts'
 import { IDENTITY_NAME_RE } from '../shared-constants.ts'
+import { isDiskFull, pendingPath, readPending, removePending, writePending } from './pending.ts'
 import { OperationError } from '../errors.ts'
 import type { IpidName } from '../did/identifier.ts'
 import type { KeySpec, ServiceEndpoint, ServiceSpec, VerificationRelationship } from '../did/document.ts'
@@ -39,6 +41,7 @@ import type { DecodedVersionNode } from '../did/version-node.ts'
 import type { IpfsBackend } from '../ipfs/backend.ts'
 import type { Logger } from '../log.ts'
 import type { KeyFile, SealOptions } from './keystore.ts'
+import type { CommitOperation, CommitStep, PendingChange } from './pending.ts'
 import type { Ed25519PrivateKey } from '@libp2p/interface'
 
 /** Identity names: short, safe as folder names (shared with the CLI, which must not load this module). */
@@ -52,7 +55,7 @@ export const MAX_COLD_KEYS = 8
 /** Key file names, as identity.json and backups name them: no path, no dot files. */
 const KEY_FILE_NAME_RE = /^[a-z0-9-]+\.key$/
 /** The folder of the data directory that holds one folder per identity. */
-const IDENTITIES_DIR = 'identities'
+export const IDENTITIES_DIR = 'identities'
 /**
  * Re-sign a record once less than this share of its validity remains: a day after signing, with the default 7
  * days. So a daemon restarted without its passphrase still has 6 days or more before its records lapse: time to
@@ -61,6 +64,8 @@ const IDENTITIES_DIR = 'identities'
 export const REPUBLISH_WHEN_REMAINING = 6 / 7
 /** How long publishing waits to learn the network's highest sequence before it signs. */
 export const SEQUENCE_PROBE_MS = 3_000
+/** How long a new record's put on the network may take; past it the keeper and the next start put it again. */
+export const PUBLISH_DEADLINE_MS = 30_000
 const DEFAULT_AUTH_PURPOSES: VerificationRelationship[] = ['authentication', 'assertionMethod']
 
 export class IdentityError extends OperationError {
@@ -117,6 +122,8 @@ export interface IdentitiesInit {
   peerId?: string
   /** Called with every record signed, before it goes to the network (the daemon stores it in its cache). */
   onPublished?: (name: IpidName, record: Uint8Array) => Promise<void>
+  /** Called at each step of every change (pending.ts); tests stop the daemon there. Never throws. */
+  onCommitStep?: (step: CommitStep, operation: CommitOperation) => void
 }
 
 /** The fragment and type of the service entry naming the daemon's libp2p node. */
@@ -198,6 +205,7 @@ export class Identities {
   private readonly ttlMs: number
   private readonly peerId?: string
   private readonly onPublished?: (name: IpidName, record: Uint8Array) => Promise<void>
+  private readonly onCommitStep?: (step: CommitStep, operation: CommitOperation) => void
   /** Root keys unlocked during this run, for republishing without asking again. Never written anywhere. */
   private readonly unlockedRoots = new Map<string, Ed25519PrivateKey>()
   /**
@@ -225,6 +233,7 @@ export class Identities {
     this.ttlMs = init.ttlMs ?? DEFAULT_RECORD_TTL_MS
     if (init.peerId !== undefined) this.peerId = init.peerId
     if (init.onPublished !== undefined) this.onPublished = init.onPublished
+    if (init.onCommitStep !== undefined) this.onCommitStep = init.onCommitStep
   }
 
   list (): IdentitySummary[] {
@@ -289,11 +298,9 @@ export class Identities {
         keys: { root: 'root.key', update: 'update-1.key', ...(next === undefined ? {} : { next: 'update-2.key' }), auth: authKeys },
         services
       }
-      await this.backend.putBlock(first.cid, first.bytes)
-      this.write(file)
+      await this.publish(file, root, 0n, 'create', first)
       this.unlockedRoots.set(name, root)
       this.unlockedAuth.set(name, new Map([['auth-1', auth]]))
-      await this.publish(file, root, 0n)
       this.logger?.info({ name, did, versionId: first.cid.toString() }, 'identity created')
       return summary(file)
     })
@@ -380,7 +387,6 @@ export class Identities {
           updateKeys: [ed25519ToMultikey(signer.publicKey)],
           ...(nextPublic === undefined ? {} : { nextUpdateKeyHashes: [await updateKeyCommitment(nextPublic)] })
         }, signer, this.clock())
-      await this.backend.putBlock(version.cid, version.bytes)
       const keys: IdentityFile['keys'] = cold !== undefined
         ? { ...file.keys, cold: { ...cold, signer: nextPublic ?? cold.signer }, auth }
         : { ...file.keys, update: signerFile, ...(nextFile === undefined ? {} : { next: nextFile }), auth }
@@ -394,7 +400,7 @@ export class Identities {
       }
       if (change.kind === 'deactivate') delete updated.keys.next
       const sequence = await this.nextSequence(updated)
-      await this.publish(updated, root, sequence)
+      await this.publish(updated, root, sequence, change.kind, version)
       this.logger?.info({ name, did: file.did, change: change.kind, versionId: version.cid.toString() }, 'identity changed')
       return { ...summary(updated), previousVersionId: prev.cid.toString(), added, removed }
     })
@@ -466,7 +472,7 @@ export class Identities {
           await this.backend.putRecord(parseDid(file.did), current.bytes).catch(() => {})
           return
         }
-        await this.publish(file, root, await this.nextSequence(file))
+        await this.publish(file, root, await this.nextSequence(file), 'republish')
         count++
       })
     }
@@ -584,13 +590,136 @@ export class Identities {
     return { fragment, file: `${fragment}.key`, publicKey: ed25519ToMultikey(key.publicKey), purposes: keyPurposes }
   }
 
-  private async publish (file: IdentityFile, root: Ed25519PrivateKey, sequence: bigint): Promise<void> {
+  /**
+   * Signs the record of `file` (its head, `sequence`) and commits `file` with it as one transaction (pending.ts):
+   * the signed block and record are kept durably before identity.json moves on, so a daemon stopped anywhere in
+   * between completes the change at its next start. A failure before identity.json is written (a full disk)
+   * rolls the change back and throws; once it is written, the change stands, and a cache or network failure
+   * is logged and tried again by `recover` (at start and with each republish check).
+   */
+  private async publish (file: IdentityFile, root: Ed25519PrivateKey, sequence: bigint, operation: CommitOperation, block?: { cid: CID, bytes: Uint8Array }): Promise<void> {
     const record = await createRecord({ privateKey: root, value: CID.parse(file.head), sequence, validUntilMs: this.clock() + this.validityMs, ttlMs: this.ttlMs })
-    this.write({ ...file, sequence: sequence.toString() })
-    await this.onPublished?.(parseDid(file.did), record.bytes).catch((err: Error) => {
-      this.logger?.warn({ did: file.did, err: err.message }, 'the new record could not be stored in the cache')
+    const identity: IdentityFile = { ...file, sequence: sequence.toString() }
+    const change: PendingChange = { operation, identity, record: record.bytes, ...(block === undefined ? {} : { block: { cid: block.cid.toString(), bytes: block.bytes } }) }
+    const dir = this.identityDir(file.name)
+    this.step('prepared', operation)
+    try {
+      writePending(dir, change)
+      this.step('pending-written', operation)
+      if (block !== undefined) await this.backend.putBlock(block.cid, block.bytes)
+      this.step('block-stored', operation)
+      this.write(identity)
+    } catch (err) {
+      removePending(dir)
+      throw err
+    }
+    this.step('identity-written', operation)
+    await this.finish(identity, change)
+  }
+
+  /** The part of a transaction after identity.json: the record into the cache and onto the network, then pending.json goes. */
+  private async finish (identity: IdentityFile, change: PendingChange): Promise<boolean> {
+    const name = parseDid(identity.did)
+    let done = true
+    await this.onPublished?.(name, change.record).catch((err: Error) => {
+      done = false
+      this.logger?.warn({ did: identity.did, err: err.message }, 'the new record could not be stored in the cache; it is tried again later')
     })
-    await this.backend.putRecord(parseDid(file.did), record.bytes, { signal: AbortSignal.timeout(30_000) })
+    this.step('cached', change.operation)
+    await this.backend.putRecord(name, change.record, { signal: AbortSignal.timeout(PUBLISH_DEADLINE_MS) }).catch((err: Error) => {
+      done = false
+      this.logger?.warn({ did: identity.did, err: err.message }, 'the new record could not be put on the network; it is tried again later')
+    })
+    this.step('published', change.operation)
+    if (done) removePending(this.identityDir(identity.name))
+    return done
+  }
+
+  /**
+   * Completes the transactions a stopped daemon left (pending.json): stores the block, writes identity.json, stores
+   * the record in the cache and puts it on the network — all of it already signed, so no passphrase is needed.
+   * A pending change that a later identity.json supersedes is dropped; one that does not check out (its record or
+   * block does not match the identity) is rolled back, with a warning. A record past its EOL is not published:
+   * the version is kept, and the record is re-signed by the next change or republish with the root key.
+   * Returns how many were completed.
+   */
+  async recover (): Promise<number> {
+    if (!existsSync(this.dir)) return 0
+    let completed = 0
+    for (const name of readdirSync(this.dir).filter(n => IDENTITY_NAME_RE.test(n))) {
+      const dir = this.identityDir(name)
+      if (!existsSync(pendingPath(dir))) continue
+      // A failure here (a full disk, a blockstore that does not answer) leaves the pending change for the next try.
+      await this.exclusive(name, async () => {
+        let checked: { identity: IdentityFile, change: PendingChange, expired: boolean } | undefined
+        try {
+          checked = await this.checkPending(name, readPending(dir))
+        } catch (err) {
+          this.logger?.warn({ name, err: (err as Error).message }, 'a pending change does not check out: rolled back')
+          removePending(dir)
+          return
+        }
+        if (checked === undefined) {
+          removePending(dir)
+          return
+        }
+        const { identity, change, expired } = checked
+        if (change.block !== undefined) await this.backend.putBlock(CID.parse(change.block.cid), change.block.bytes)
+        this.write(identity)
+        if (expired) {
+          this.logger?.warn({ name, did: identity.did, version: identity.version }, 'a pending change was completed, but its record has expired: the next change, or a start with the passphrase, signs a new one')
+          removePending(dir)
+        } else if (!await this.finish(identity, change)) {
+          return
+        }
+        completed++
+        this.logger?.info({ name, did: identity.did, operation: change.operation, version: identity.version, sequence: identity.sequence }, 'pending change completed')
+      }).catch((err: Error) => {
+        this.logger?.warn({ name, err: err.message }, 'a pending change could not be completed yet; it is tried again later')
+      })
+    }
+    return completed
+  }
+
+  /**
+   * A pending change, checked: its identity.json is valid and names this identity, its record is signed for the
+   * DID and points at its head with its sequence, its block is that head. Undefined when identity.json is already
+   * past it. Throws when it does not check out.
+   */
+  private async checkPending (name: string, change: PendingChange | undefined): Promise<{ identity: IdentityFile, change: PendingChange, expired: boolean } | undefined> {
+    if (change === undefined) return undefined
+    const parsed = identitySchema.safeParse(change.identity)
+    if (!parsed.success || parsed.data.name !== name) throw new Error('its identity file is not valid')
+    const identity = parsed.data
+    // A damaged identity.json does not void a pending change: its signed record proves it, and completing it
+    // writes a good identity.json.
+    let current: IdentityFile | undefined
+    try {
+      current = existsSync(this.identityPath(name)) ? this.read(name) : undefined
+    } catch {
+      current = undefined
+    }
+    if (current !== undefined && current.did !== identity.did) throw new Error('it names another DID')
+    const did = parseDid(identity.did)
+    const record = await validateRecord(did, change.record, this.clock(), { allowExpired: true })
+    if (record.value !== `/ipfs/${identity.head}` || record.sequence !== BigInt(identity.sequence)) throw new Error('its record does not point at its version')
+    if (change.block !== undefined) {
+      if (change.block.cid !== identity.head) throw new Error('its block is not its version')
+      const node = await decodeVersionNode(CID.parse(change.block.cid), change.block.bytes, identity.did)
+      if (node.node.version !== identity.version) throw new Error('its block is not its version')
+    } else if (current?.head !== identity.head) {
+      throw new Error('it republishes a version that is not the current one')
+    }
+    const ahead = current === undefined || identity.version > current.version ||
+      (identity.head === current.head && BigInt(identity.sequence) >= BigInt(current.sequence))
+    return ahead ? { identity, change, expired: record.validUntilMs <= this.clock() } : undefined
+  }
+
+  /** Calls the commit step hook; a hook that throws does not stop the change. */
+  private step (step: CommitStep, operation: CommitOperation): void {
+    try {
+      this.onCommitStep?.(step, operation)
+    } catch {}
   }
 
   /** One above both our last sequence and the highest the network shows (a thief may have gone higher). */
@@ -651,18 +780,25 @@ export class Identities {
     if (this.names !== undefined && !this.names.includes(file.name)) this.names = [...this.names, file.name].sort()
   }
 
-  /** Operations on one identity run one at a time: each reads the head the previous one wrote. */
+  /**
+   * Operations on one identity run one at a time: each reads the head the previous one wrote. A full disk is
+   * reported as such (`disk_full`): operations fail on it before anything is committed.
+   */
   private async exclusive<T> (name: string, task: () => Promise<T>): Promise<T> {
     const before = this.locks.get(name) ?? Promise.resolve()
     const run = before.catch(() => {}).then(task)
     this.locks.set(name, run)
     try {
       return await run
+    } catch (err) {
+      if (!isDiskFull(err)) throw err
+      throw new IdentityError('disk_full', `the disk of the data directory is full: the change to ${name} was not applied; free some space and try again`, { cause: err })
     } finally {
       if (this.locks.get(name) === run) this.locks.delete(name)
     }
   }
 
+  private identityDir (name: string): string { return join(this.dir, name) }
   private identityPath (name: string): string { return join(this.dir, name, 'identity.json') }
   private keyDir (name: string): string { return join(this.dir, name, 'keys') }
   private keyPath (name: string, file: string): string { return join(this.keyDir(name), file) }

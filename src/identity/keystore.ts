@@ -6,14 +6,15 @@
  * never half of one. Node's own crypto does all of it: no native add-on, nothing hand-rolled.
  */
 import { createCipheriv, createDecipheriv, randomBytes, scrypt } from 'node:crypto'
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs'
-import { dirname } from 'node:path'
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import { privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { z } from 'zod'
 import { ed25519ToMultikey } from '../did/keys.ts'
 import { OperationError } from '../errors.ts'
 import { MAX_PASSPHRASE_LENGTH, MAX_SCRYPT_LOG_N, MIN_PASSPHRASE_LENGTH, MIN_SCRYPT_LOG_N } from '../shared-constants.ts'
 import type { Ed25519PrivateKey } from '@libp2p/interface'
+import type { Dirent } from 'node:fs'
 
 export const KEY_FILE_FORMAT = 'ipidd-key/1'
 /** scrypt cost: 2^17 × r=8 → 128 MiB and a few hundred ms per unlock, the usual interactive-login setting. */
@@ -133,22 +134,58 @@ export function readKeyFile (path: string): unknown {
   }
 }
 
-/** Writes a file atomically with mode 0600: a crash leaves either the old content or the new. */
+/** The temporary files of `writeFileAtomic`: `<file>.<pid>.<8 hex>.tmp`. */
+const ATOMIC_TEMP_RE = /^.+\.\d+\.[0-9a-f]{8}\.tmp$/
+
+/**
+ * Writes a file atomically with mode 0600: a crash leaves either the old content or the new. A write that fails
+ * (a full disk) removes its temporary file; one cut short by a crash leaves it, for `removeStaleTemps`.
+ */
 export function writeFileAtomic (path: string, content: string): void {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 })
   const temp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
   const fd = openSync(temp, 'wx', 0o600)
   try {
-    writeSync(fd, content)
-    fsyncSync(fd)
-  } finally {
-    closeSync(fd)
+    try {
+      writeSync(fd, content)
+      fsyncSync(fd)
+    } finally {
+      closeSync(fd)
+    }
+    renameSync(temp, path)
+  } catch (err) {
+    rmSync(temp, { force: true })
+    throw err
   }
-  renameSync(temp, path)
   const dir = openSync(dirname(path), 'r')
   try {
     fsyncSync(dir)
   } finally {
     closeSync(dir)
   }
+}
+
+/**
+ * Removes the temporary files that `writeFileAtomic` left in `dir` and, `depth` levels down, its folders (a
+ * process killed mid-write). Only the data directory's owner may call it, and only while no write is under way
+ * (the daemon at start, holding daemon.lock). Returns the paths removed.
+ */
+export function removeStaleTemps (dir: string, depth: number): string[] {
+  const removed: string[] = []
+  let entries: Dirent[]
+  try {
+    entries = readdirSync(dir, { withFileTypes: true })
+  } catch {
+    return removed
+  }
+  for (const entry of entries) {
+    const path = join(dir, entry.name)
+    if (entry.isFile() && ATOMIC_TEMP_RE.test(entry.name)) {
+      rmSync(path, { force: true })
+      removed.push(path)
+    } else if (entry.isDirectory() && depth > 0) {
+      removed.push(...removeStaleTemps(path, depth - 1))
+    }
+  }
+  return removed
 }

@@ -11,7 +11,7 @@ import * as dagCbor from '@ipld/dag-cbor'
 import * as dagJson from '@ipld/dag-json'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { gossipsub } from '@libp2p/gossipsub'
-import { identify } from '@libp2p/identify'
+import { identify, identifyPush } from '@libp2p/identify'
 import { kadDHT, passthroughMapper, removePrivateAddressesMapper } from '@libp2p/kad-dht'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
@@ -41,6 +41,8 @@ export const PEER_KEY_FILE = 'libp2p.key'
 export const BOOTSTRAP_DIAL_TIMEOUT_MS = 10_000
 /** How long putting a record kept while alone may take once a peer is there. */
 export const UNSENT_PUT_TIMEOUT_MS = 30_000
+/** How soon records kept while alone are tried again when no DHT peer took them yet (connected, not yet in the routing table). */
+export const UNSENT_RETRY_MS = 5_000
 /** The bootstrap list of the public IPFS network, used only by the `public` network profile. */
 export const PUBLIC_BOOTSTRAP = [
   '/dnsaddr/bootstrap.libp2p.io/p2p/QmNnooDu7bfjPFoTZYxMNLWUQJyrVwtbZg5gBMjTezGAJN',
@@ -131,6 +133,9 @@ export async function createEmbeddedNode (options: EmbeddedNodeOptions): Promise
     connectionMonitor: { abortConnectionOnPingFailure: false },
     services: {
       identify: identify(),
+      // A peer connected before Helia registered bitswap (libp2p reconnects to known peers as it starts) learns of
+      // it only from a push: without one, a restarted node's peers never ask it for blocks on that connection.
+      identifyPush: identifyPush(),
       ping: ping(),
       dht: kadDHT({
         protocol: AMINO_DHT_PROTOCOL,
@@ -170,6 +175,7 @@ export async function createEmbeddedNode (options: EmbeddedNodeOptions): Promise
   // store, not these), so they go out when a peer is first known, instead of waiting for the next republish.
   const unsent = new Map<string, Uint8Array>()
   let flushing: Promise<void> | undefined
+  let unsentRetry: NodeJS.Timeout | undefined
   const stopping = new AbortController()
   const flushUnsent = (): void => {
     if (unsent.size === 0 || flushing !== undefined) return
@@ -180,13 +186,25 @@ export async function createEmbeddedNode (options: EmbeddedNodeOptions): Promise
         try {
           // Pubsub reaches only those subscribed now; the DHT put is what later joiners find, so it decides.
           void p2p().services.pubsub.publish(ipnsPubsubTopic(routingKey), record).catch(() => {})
-          await helia.routing.put(routingKey, record, { signal: AbortSignal.any([stopping.signal, AbortSignal.timeout(UNSENT_PUT_TIMEOUT_MS)]) })
-          unsent.delete(key)
+          // Sent once a DHT peer stored it: just after identify the routing table may still be empty, and a put
+          // that finds no peer ends without error, having reached nobody.
+          let stored = 0
+          for await (const event of p2p().services.dht.put(routingKey, record, { signal: AbortSignal.any([stopping.signal, AbortSignal.timeout(UNSENT_PUT_TIMEOUT_MS)]) }) as AsyncIterable<DhtEvent>) {
+            if (event.name === 'PEER_RESPONSE') stored++
+          }
+          if (stored > 0) unsent.delete(key)
         } catch (err) {
           options.logger?.debug({ err: (err as Error).message }, 'a record kept while alone could not be put yet; next peer')
         }
       }
-    })().finally(() => { flushing = undefined })
+    })().finally(() => {
+      flushing = undefined
+      if (unsent.size > 0 && !stopping.signal.aborted && p2p().getConnections().length > 0) {
+        clearTimeout(unsentRetry)
+        unsentRetry = setTimeout(flushUnsent, UNSENT_RETRY_MS)
+        unsentRetry.unref()
+      }
+    })
   }
   const onIdentify = (): void => { flushUnsent() }
 
@@ -262,6 +280,7 @@ export async function createEmbeddedNode (options: EmbeddedNodeOptions): Promise
 
     async stop () {
       clearInterval(bootstrapTimer)
+      clearTimeout(unsentRetry)
       p2p().services.pubsub.removeEventListener('message', onMessage)
       p2p().removeEventListener('peer:identify', onIdentify)
       stopping.abort()

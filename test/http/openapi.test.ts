@@ -55,6 +55,7 @@ const LONG_QUERY = `?pad=${'a'.repeat(9000)}`
  */
 const UNREACHABLE: Array<[string, string]> = [
   ['* * 500', 'internal failures (a store or backend throwing) cannot be caused from outside; reached where a published document is invalid'],
+  ['* * 507', 'disk_full: this test\'s data directory has room; test/e2e/disk-full.test.ts fills a tmpfs of its own under the daemon process'],
   ['GET /admin/v1/identities 403', '403 not_loopback: the test client is on loopback; this operation takes no passphrase'],
   ['POST /admin/v1/identities 403', '403 not_loopback (any passphrase of 8+ characters creates)'],
   ['GET /admin/v1/identities/{name} 403', '403 not_loopback'],
@@ -68,7 +69,7 @@ const UNREACHABLE: Array<[string, string]> = [
   ['GET /admin/v1/identities/{name} 409', 'damaged_identity: identity.json is read once; test/e2e/corrupt-files.test.ts damages one between two runs of the daemon process'],
   ['GET /readyz 403', '403 not_loopback: the test client is on loopback; test/e2e/privacy.test.ts reaches it from a network namespace and through a trusted proxy'],
   ['GET /metrics 403', '403 not_loopback: the test client is on loopback; test/e2e/privacy.test.ts reaches it from a network namespace and through a trusted proxy'],
-  ['GET /readyz 503', 'the embedded backend and SQLite cache cannot be made to fail without stopping the daemon'],
+  ['GET /readyz 503', 'the embedded backend and SQLite cache cannot be made to fail without stopping the daemon; test/e2e/disk-full.test.ts fails the dataDir check on a full tmpfs'],
   ['GET /routing/v1/ipns/{name} 504', 'a lookup longer than the 15 s routing deadline'],
   ['HEAD /routing/v1/ipns/{name} 504', 'a lookup longer than the 15 s routing deadline'],
   ['PUT /routing/v1/ipns/{name} 408', 'a body trickled for 15 s'],
@@ -192,7 +193,7 @@ describe('the document', () => {
 describe('probes and listings', () => {
   it('/healthz, /readyz, /metrics, /1.0/methods, /1.0/testIdentifiers', async () => {
     expect((await api('GET', '/healthz')).json).toMatchObject({ status: 'ok', service: 'ipidd' })
-    expect((await api('GET', '/readyz')).json).toEqual({ status: 'ready', checks: { cache: 'ok', ipfs: 'ok' } })
+    expect((await api('GET', '/readyz')).json).toEqual({ status: 'ready', checks: { cache: 'ok', ipfs: 'ok', dataDir: 'ok' } })
     expect((await api('GET', '/metrics')).text).toContain('ipidd_')
     expect((await api('GET', '/1.0/methods')).json).toEqual(['ipid'])
     expect((await api('GET', '/1.0/testIdentifiers')).json).toEqual({ ipid: [] })

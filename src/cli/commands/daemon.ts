@@ -18,6 +18,12 @@ import type { CommonFlags } from './shared.ts'
  * apply). People never set it: it makes a stolen key file cheaper to attack.
  */
 export const TEST_SCRYPT_ENV = 'IPIDD_TEST_SCRYPT_LOG_N'
+/**
+ * Tests only: `<operation>:<step>` (src/identity/pending.ts, e.g. `rotate-key:identity-written`): the daemon kills
+ * itself with SIGKILL when a change of that kind reaches that step, so that a test can check what a restart makes
+ * of a change cut short there. People never set it.
+ */
+export const TEST_CRASH_ENV = 'IPIDD_TEST_CRASH_AT'
 
 /** The flags as given: numbers and lists are parsed in `runDaemon`, by the configuration's own parsers. */
 interface DaemonFlags extends CommonFlags {
@@ -127,11 +133,16 @@ async function runDaemon (flags: DaemonFlags, json: boolean): Promise<void> {
     throw new UsageError('bad_test_kdf_cost', `${TEST_SCRYPT_ENV} must be a whole number from ${MIN_SCRYPT_LOG_N} to ${MAX_SCRYPT_LOG_N} (and is for tests only): unset it`)
   }
   if (testLogN !== undefined && testLogN !== '') logger.warn({ logN: Number(testLogN) }, `${TEST_SCRYPT_ENV} is set: new key files are sealed with a weaker key derivation; for tests only`)
+  const crashAt = await testCrashPoint(process.env[TEST_CRASH_ENV])
+  if (crashAt !== undefined) logger.warn({ crashAt: `${crashAt.operation}:${crashAt.step}` }, `${TEST_CRASH_ENV} is set: the daemon kills itself in the middle of a change; for tests only`)
   const daemon = await startDaemon(config, {
     logger,
     accessLogger: createAccessLogger(config.logLevel),
     ...(passphrase === undefined || passphrase === '' ? {} : { passphrase }),
-    ...(testLogN === undefined || testLogN === '' ? {} : { seal: { logN: Number(testLogN) } })
+    ...(testLogN === undefined || testLogN === '' ? {} : { seal: { logN: Number(testLogN) } }),
+    ...(crashAt === undefined
+      ? {}
+      : { onCommitStep: (step, operation) => { if (step === crashAt.step && operation === crashAt.operation) process.kill(process.pid, 'SIGKILL') } })
   })
   const held = daemon.identities.list()
   const { locked, expiries } = await daemon.unattended()
@@ -186,6 +197,17 @@ async function runDaemon (flags: DaemonFlags, json: boolean): Promise<void> {
   }
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)
+}
+
+/** The test-only crash point of TEST_CRASH_ENV; undefined when unset. */
+async function testCrashPoint (value: string | undefined): Promise<{ operation: string, step: string } | undefined> {
+  if (value === undefined || value === '') return undefined
+  const { COMMIT_OPERATIONS, COMMIT_STEPS } = await import('../../identity/pending.ts')
+  const [operation = '', step = ''] = value.split(':')
+  if (!(COMMIT_OPERATIONS as readonly string[]).includes(operation) || !(COMMIT_STEPS as readonly string[]).includes(step)) {
+    throw new UsageError('bad_test_crash_point', `${TEST_CRASH_ENV} must be <operation>:<step> (${COMMIT_OPERATIONS.join(', ')} : ${COMMIT_STEPS.join(', ')}) and is for tests only: unset it`)
+  }
+  return { operation, step }
 }
 
 /**
