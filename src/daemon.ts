@@ -320,7 +320,8 @@ export async function startDaemon (config: Config, options: DaemonOptions): Prom
           held: held.length,
           deactivated: held.filter(i => i.deactivated).length,
           locked: state.locked,
-          earliestExpiry: state.expiries[0] === undefined ? null : { name: state.expiries[0].name, did: state.expiries[0].did, expiresAt: formatTime(state.expiries[0].expiresAtMs) }
+          earliestExpiry: state.expiries[0] === undefined ? null : { name: state.expiries[0].name, did: state.expiries[0].did, expiresAt: formatTime(state.expiries[0].expiresAtMs) },
+          damaged: identities.damaged().map(d => d.name)
         },
         didauth: didauth?.describe() ?? null,
         cache: {

@@ -132,9 +132,10 @@ export interface DaemonStatus {
   ipfs: { backend: string, network: string, peerId?: string, addresses: string[], peerCount: number, peers: string[] }
   /**
    * `locked`: identities whose root key is locked in this run (their records are not re-signed); `earliestExpiry`:
-   * the own record that expires first (src/identity/unattended.ts).
+   * the own record that expires first (src/identity/unattended.ts); `damaged`: identities whose identity.json is
+   * damaged, stopped until a backup is imported (`ipid ls` says how).
    */
-  identities: { held: number, deactivated: number, locked: string[], earliestExpiry: { name: string, did: string, expiresAt: string } | null }
+  identities: { held: number, deactivated: number, locked: string[], earliestExpiry: { name: string, did: string, expiresAt: string } | null, damaged: string[] }
   /** The identity DIDAuth proves when a peer names none; null with the Kubo backend (no DIDAuth). */
   didauth: DidAuthState | null
   /** `identities`: null while the store does not answer (within the status deadline). */

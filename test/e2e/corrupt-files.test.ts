@@ -20,15 +20,11 @@ afterEach(async () => {
   }
 })
 
-const start = (dataDir: string, args: string[] = []): DaemonProcess => {
-  const daemon = spawnDaemon(['--data-dir', dataDir, '--log-level', 'warn', ...args])
-  running.push(daemon)
-  return daemon
-}
 
 async function stop (daemon: DaemonProcess): Promise<void> {
   daemon.child.kill('SIGTERM')
-  expect(await daemon.exited).toBe(0)
+  const code = await daemon.exited
+  expect(code, JSON.stringify({ signal: daemon.child.signalCode, ...daemon.output() })).toBe(0)
 }
 
 /** How the daemon's start ended: the exit code it stopped with, or 'ready'. */
@@ -43,14 +39,22 @@ function envOf (dataDir: string): NodeJS.ProcessEnv {
   return env
 }
 
+/** `ipid daemon` on `dataDir`; without the passphrase (`locked`) it cannot re-sign its identities' records. */
+const start = (dataDir: string, options: { locked?: boolean } = {}): DaemonProcess => {
+  const env = envOf(dataDir)
+  if (options.locked === true) delete env.IPIDD_PASSPHRASE
+  const daemon = spawnDaemon(['--data-dir', dataDir, '--log-level', 'warn'], { env })
+  running.push(daemon)
+  return daemon
+}
+
 async function ipid (dataDir: string, args: string[]): Promise<{ code: number | null, stdout: string, stderr: string }> {
   return runIpid([...args, '--data-dir', dataDir], dataDir, envOf(dataDir))
 }
 
 /** A daemon on `dataDir` with the identities `names`, created through `ipid init`; stopped again. Their DIDs and heads. */
 async function withIdentities (dataDir: string, names: string[]): Promise<Array<{ name: string, did: string, versionId: string }>> {
-  const daemon = spawnDaemon(['--data-dir', dataDir, '--log-level', 'warn'], { env: envOf(dataDir) })
-  running.push(daemon)
+  const daemon = start(dataDir)
   await daemon.ready
   const created = []
   for (const name of names) {
@@ -111,7 +115,7 @@ describe('the cache emptied or deleted between two runs', () => {
     const cacheFile = join(dataDir, 'cache.sqlite')
     for (const damage of [() => { truncateSync(cacheFile, 0); rmSync(`${cacheFile}-wal`, { force: true }) }, () => { rmSync(cacheFile) }]) {
       damage()
-      const daemon = start(dataDir)
+      const daemon = start(dataDir, { locked: true })
       const url = await daemon.ready
       expect(await resolveOver(url, alice!.did)).toEqual({ status: 200, versionId: alice!.versionId })
       await stop(daemon)
@@ -146,8 +150,7 @@ describe('a damaged identity.json', () => {
     const [alice, bob] = await withIdentities(dataDir, ['alice', 'bob'])
     const aliceFile = join(dataDir, 'identities', 'alice', 'identity.json')
     const backup = join(dataDir, 'alice.backup')
-    const before = spawnDaemon(['--data-dir', dataDir, '--log-level', 'warn'], { env: envOf(dataDir) })
-    running.push(before)
+    const before = start(dataDir)
     await before.ready
     const exported = await ipid(dataDir, ['keys', 'export', 'alice', backup])
     expect(exported.code, exported.stderr).toBe(0)
@@ -155,8 +158,7 @@ describe('a damaged identity.json', () => {
     let bobHead = bob!.versionId
     for (const damage of ['{ "format": "ipidd-identity/1", "name": "al', JSON.stringify({ format: 'ipidd-identity/1', name: 'alice' })]) {
       writeFileSync(aliceFile, damage)
-      const daemon = spawnDaemon(['--data-dir', dataDir, '--log-level', 'warn'], { env: envOf(dataDir) })
-      running.push(daemon)
+      const daemon = start(dataDir)
       const url = await daemon.ready
       expect(daemon.output().stderr).toContain(aliceFile)
       expect(await resolveOver(url, bob!.did)).toEqual({ status: 200, versionId: bobHead })
@@ -174,6 +176,9 @@ describe('a damaged identity.json', () => {
       const json = JSON.parse((await ipid(dataDir, ['ls', '--json'])).stdout) as { identities: Array<{ name: string }>, damaged: Array<{ name: string, path: string, message: string }> }
       expect(json.identities.map(i => i.name)).toEqual(['bob'])
       expect(json.damaged).toEqual([expect.objectContaining({ name: 'alice', path: aliceFile })])
+      const status = await ipid(dataDir, ['status'])
+      expect(status.stdout).toMatch(/damaged\s+alice \(identity\.json damaged: `ipid ls` says how to restore it\)/)
+      expect(JSON.parse((await ipid(dataDir, ['status', '--json'])).stdout).identities).toMatchObject({ held: 1, damaged: ['alice'] })
       const show = await ipid(dataDir, ['show', 'alice'])
       expect(show.code).toBe(1)
       expect(show.stderr).toMatch(/ipid keys import/)
@@ -181,8 +186,7 @@ describe('a damaged identity.json', () => {
     }
 
     // What the message says to do brings it back.
-    const daemon = spawnDaemon(['--data-dir', dataDir, '--log-level', 'warn'], { env: envOf(dataDir) })
-    running.push(daemon)
+    const daemon = start(dataDir)
     const url = await daemon.ready
     const imported = await ipid(dataDir, ['keys', 'import', backup])
     expect(imported.code, imported.stderr).toBe(0)

@@ -49,6 +49,7 @@ export function register (program: Command): void {
           ['identities', `${identities.held} held${identities.deactivated > 0 ? ` (${identities.deactivated} deactivated)` : ''}`],
           ['locked', identities.locked.length === 0 ? undefined : style.red(`${identities.locked.join(', ')} (records not re-signed: start the daemon with IPIDD_PASSPHRASE or a passphrase file)`)],
           ['records', identities.earliestExpiry === null ? undefined : `the first expires ${identities.earliestExpiry.expiresAt} (${identities.earliestExpiry.name})`],
+          ['damaged', identities.damaged.length === 0 ? undefined : style.red(`${identities.damaged.join(', ')} (identity.json damaged: \`ipid ls\` says how to restore it)`)],
           ['DIDAuth', didauth === null ? undefined : didauth.identity === null ? 'proves no identity (several held, none chosen: ipid init --didauth, or --auth-identity)' : `${didauth.identity}, ${didauth.unlocked ? 'unlocked' : didauth.did === undefined ? 'not held here' : style.red('locked')}`],
           ['cache', `${cache.store}: ${cache.identities === null ? style.red('not answering, identities unknown') : cache.identities} of at most ${cache.maxIdentities} identities; ${cache.own} own, ${cache.pinned} pinned`],
           ['resolves', `${cache.hits} from the cache, ${cache.networkLookups} network lookups, ${cache.staleAnswers} stale answers`],
