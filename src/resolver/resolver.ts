@@ -329,10 +329,11 @@ export class Resolver {
     const stored: StoredEntry | undefined = await this.cache.read(name.id)
     if (stored === undefined && memory?.token !== undefined) {
       // The store lost the entry it held (a Redis restart without persistence, FLUSHALL, an eviction): the
-      // verified state goes back in, as an insert; if another daemon inserted first, its entry is adopted next.
+      // verified state goes back in, with its blocks, as an insert; if another daemon inserted first, its entry is
+      // adopted at the next read (or decided against by the write under way, whose swap then fails).
       const lost = memory.token
       memory.token = undefined
-      if (options.forWrite !== true && !await this.persist(memory, blocksOf(memory), undefined).catch(() => false)) memory.token = lost
+      if (!await this.persist(memory, blocksOf(memory), undefined).catch(() => false)) memory.token = lost
       return memory
     }
     if (stored === undefined || stored.token === memory?.token) return memory
