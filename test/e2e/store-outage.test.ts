@@ -212,5 +212,8 @@ describe('a Redis restarted without persistence', () => {
     expect(round).toMatchObject({ kept: 2, republished: 2 })
     // The records are back in the store too, for the other daemons sharing it.
     for (const id of [own.id, other.id]) expect(await store.cli('exists', `ipidd:name:${id}`)).toBe('1')
+    // With the version nodes under them, so another daemon adopts the whole chain from the store.
+    const blockKeys = await store.cli('--scan', '--pattern', 'ipidd:block*')
+    for (const cid of cids) expect(blockKeys).toContain(cid)
   })
 })
