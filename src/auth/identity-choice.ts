@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { IDENTITY_NAME_RE } from '../shared-constants.ts'
 import { writeFileAtomic } from '../identity/keystore.ts'
+import { IdentityError } from '../identity/identities.ts'
 import type { Identities } from '../identity/identities.ts'
 import type { Logger } from '../log.ts'
 
@@ -51,9 +52,12 @@ export class DidAuthChoice {
     return active.length === 1 ? { name: active[0]!.name, source: 'only' } : { source: 'none' }
   }
 
-  /** Proves `name` from now on (unless `auth.identity` is configured, which wins); kept across restarts. */
+  /**
+   * Proves `name` from now on (unless `auth.identity` is configured, which wins); kept across restarts. Throws
+   * IdentityError `unknown_identity`, or `deactivated` (a deactivated identity has no key to prove with).
+   */
   choose (name: string): void {
-    this.identities.get(name) // throws unknown_identity
+    if (this.identities.get(name).deactivated) throw new IdentityError('deactivated', `${name} is deactivated: it has no key to prove itself with`)
     writeFileAtomic(this.path, `${JSON.stringify({ identity: name })}\n`)
     this.chosen = name
   }

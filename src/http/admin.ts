@@ -35,6 +35,7 @@
  *   POST   /identities/{name}/update-keys/export { passphrase } → 200 ColdKeys (the sealed update key; nothing changes)
  *   POST   /identities/{name}/update-keys/cold   { passphrase, publicKeys } → 200 IdentityDetail (the daemon drops them)
  *   GET    /status                               → 200 DaemonStatus (health, peers, cache, keeper)
+ *   PUT    /didauth                              { identity } → 200 DidAuthState (the identity DIDAuth proves)
  *   GET    /pins                                 → 200 { pins: [{ did, kind }] }
  *   PUT    /pins/{did}                           → 201 (newly pinned) | 200 (already pinned, or own) { did, kind }
  *   DELETE /pins/{did}                           → 204 | 404 not_pinned | 409 own_identity
@@ -234,6 +235,7 @@ const peerAuthSchema = z.strictObject({ address: z.string().min(1).max(MAX_PEER_
 const rotateKeySchema = z.strictObject({ passphrase, updateKey, purpose: relationship.optional() })
 const restoreSchema = z.strictObject({ backup: z.record(z.string(), z.unknown()), passphrase, name: z.string().min(1).max(64).optional() })
 const coldSchema = z.strictObject({ passphrase, publicKeys: z.array(multikey).min(1).max(8) })
+const didauthSchema = z.strictObject({ identity: z.string().min(1).max(64) })
 
 export { isLoopbackAddress }
 
@@ -401,6 +403,20 @@ export function adminRouter (ctx: AdminContext): Router {
       return
     }
     res.json(await ctx.status())
+  })
+
+  /**
+   * Chooses the identity DIDAuth proves when a peer names none (kept across restarts): 200 DidAuthState, whose
+   * `source` is `configured` when `auth.identity` names another (it wins); 404 `unknown_identity`, or without DIDAuth.
+   */
+  router.put('/didauth', (req, res, next) => {
+    const { didauth } = ctx
+    if (didauth === undefined) {
+      next()
+      return
+    }
+    didauth.choose(parseBody(didauthSchema, req.body).identity)
+    res.json(didauth.describe())
   })
 
   /** Peers authenticated by DIDAuth now: `{ peers: PeerSession[] }`. */

@@ -43,7 +43,8 @@ async function start (dataDir: string, args: string[] = [], extraEnv: NodeJS.Pro
 
 async function stop (daemon: DaemonProcess): Promise<void> {
   daemon.child.kill('SIGTERM')
-  expect(await daemon.exited).toBe(0)
+  const code = await daemon.exited
+  expect(code, `the daemon did not stop cleanly (signal ${String(daemon.child.signalCode)}): ${daemon.output().stderr.slice(-2000)}`).toBe(0)
 }
 
 async function json (args: string[]): Promise<any> {

@@ -44,7 +44,8 @@ async function start (dataDir: string, args: string[] = [], extraEnv: NodeJS.Pro
 
 async function stop (daemon: DaemonProcess): Promise<void> {
   daemon.child.kill('SIGTERM')
-  expect(await daemon.exited).toBe(0)
+  const code = await daemon.exited
+  expect(code, `the daemon did not stop cleanly (signal ${String(daemon.child.signalCode)}): ${daemon.output().stderr.slice(-2000)}`).toBe(0)
 }
 
 async function ipid (args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<IpidRun> {
@@ -154,6 +155,21 @@ describe('DIDAuth with more than one identity', () => {
     expect(a.output().stdout).toMatch(/DIDAuth\s+erin \(locked: start with IPIDD_PASSPHRASE/)
     expect((await json(['status', '--data-dir', dataA])).didauth).toMatchObject({ identity: 'erin', unlocked: false })
     expect((await ipid(['status', '--data-dir', dataA])).stdout).toMatch(/DIDAuth\s+erin, locked/)
+    await stop(a)
+
+    // A data directory from before the choice was written down, holding several identities: DIDAuth proves none,
+    // says so, and `ipid didauth NAME` chooses one (kept across restarts).
+    rmSync(join(dataA, 'didauth.json'))
+    a = await start(dataA, [], { IPIDD_PASSPHRASE: PASS })
+    expect(a.output().stdout).toMatch(/DIDAuth\s+none: several identities and none chosen \(ipid didauth NAME\)/)
+    expect((await json(['didauth', '--data-dir', dataA]))).toMatchObject({ identity: null, source: 'none' })
+    expect(await json(['didauth', 'alice', '--data-dir', dataA])).toMatchObject({ identity: 'alice', did: alice.did, source: 'chosen', unlocked: true })
+    const unknown = await ipid(['didauth', 'nobody', '--data-dir', dataA])
+    expect(unknown.code).toBe(1)
+    expect(unknown.stderr).toContain('no identity named "nobody"')
+    await stop(a)
+    a = await start(dataA)
+    expect(a.output().stdout).toMatch(/DIDAuth\s+alice \(locked/)
     await stop(a)
   }, E2E_TIMEOUT_MS)
 })

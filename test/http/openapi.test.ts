@@ -66,6 +66,7 @@ const UNREACHABLE: Array<[string, string]> = [
   ['GET /admin/v1/peers 403', '403 not_loopback'],
   ['POST /admin/v1/peers/auth 403', '403 not_loopback'],
   ['GET /admin/v1/status 403', '403 not_loopback'],
+  ['PUT /admin/v1/didauth 403', '403 not_loopback'],
   ['GET /admin/v1/identities/{name} 409', 'damaged_identity: identity.json is read once; test/e2e/corrupt-files.test.ts damages one between two runs of the daemon process'],
   ['GET /readyz 403', '403 not_loopback: the test client is on loopback; test/e2e/privacy.test.ts reaches it from a network namespace and through a trusted proxy'],
   ['GET /metrics 403', '403 not_loopback: the test client is on loopback; test/e2e/privacy.test.ts reaches it from a network namespace and through a trusted proxy'],
@@ -485,6 +486,20 @@ describe('DIDAuth peers', () => {
     expect((await post({ address, as: 'alice' })).json).toMatchObject({ status: 409, reason: 'identity_locked' })
     expect((await post('x'.repeat(70_000))).json.reason).toBe('body_too_large')
     expect((await post(json({ address }), { 'content-type': 'application/json; charset=latin1' })).status).toBe(415)
+  })
+
+  it('chooses the identity DIDAuth proves: 200, 400, 404, 409, 413, 415', async () => {
+    const put = async (body: unknown, headers?: Record<string, string>): Promise<Answer> =>
+      api('PUT', '/admin/v1/didauth', { body: typeof body === 'string' ? body : json(body), ...(headers === undefined ? {} : { headers }) })
+    const created = await api('POST', '/admin/v1/identities', { body: json({ name: 'prover', passphrase: PASS }) })
+    expect(created.status).toBe(201)
+    expect((await put({ identity: 'prover' })).json).toMatchObject({ identity: 'prover', did: created.json.did, source: 'chosen', unlocked: true })
+    expect((await put({ identity: 'prover', colour: 'red' })).json.reason).toBe('invalid_request')
+    expect((await put({ identity: 'nobody' })).json.reason).toBe('unknown_identity')
+    // alice was deactivated above: she has no key to prove with.
+    expect((await put({ identity: 'alice' })).json).toMatchObject({ status: 409, reason: 'deactivated' })
+    expect((await put('x'.repeat(70_000))).json.reason).toBe('body_too_large')
+    expect((await put(json({ identity: 'prover' }), { 'content-type': 'application/json; charset=latin1' })).status).toBe(415)
   })
 })
 

@@ -10,6 +10,8 @@ import { adminOf, common, examples, run } from './shared.ts'
 import type { Command } from 'commander'
 import type { Problem } from '../api.ts'
 import type { PeerSession } from '../../auth/registry.ts'
+import type { DidAuthState } from '../../auth/identity-choice.ts'
+import type { DaemonStatus } from '../../http/admin.ts'
 import type { CommonFlags } from './shared.ts'
 
 /** A multiaddr (`/ip4/…/p2p/…`) or a PeerId. */
@@ -50,4 +52,33 @@ export function register (program: Command): void {
     'ipid auth /ip4/192.0.2.7/tcp/4001/p2p/12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA',
     'ipid auth 12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA --as alice --json'
   ], ['Exit codes: 0 authenticated, 1 the peer did not authenticate (or the daemon has no DIDAuth), 2 bad address, 3 no daemon.'])
+
+  examples(common(program.command('didauth'))
+    .description('the identity this daemon proves to peers over DIDAuth: show it, or choose another held one')
+    .argument('[name]', 'prove this identity from now on (kept across restarts; auth.identity, if configured, wins)')
+    .action(run<CommonFlags>(async ({ args, flags, out }) => {
+      const admin = await adminOf(flags)
+      const name = args[0]
+      let state: DidAuthState | null
+      if (name === undefined) {
+        state = (await admin.get<DaemonStatus>('/status')).didauth
+      } else {
+        const answer = await admin.send<DidAuthState & Problem>('PUT', '/didauth', { identity: name })
+        if (answer.status === 404 && answer.body?.reason === 'not_found') state = null
+        else if (answer.status !== 200) throw problemError(answer.status, answer.body, admin.target)
+        else state = answer.body
+      }
+      if (state === null) throw new FailedError('didauth_unavailable', `DIDAuth is not available in the daemon at ${admin.target.url} (Kubo backend, or an older ipidd)`)
+      const shown = state
+      out.result(shown, style => shown.identity === null
+        ? 'DIDAuth proves no identity: several are held and none is chosen; choose one with `ipid didauth NAME`'
+        : [
+            `DIDAuth proves ${style.bold(shown.identity)}${shown.unlocked ? '' : style.red(' (locked: start the daemon with its passphrase to prove it)')}`,
+            ...fields([['DID', shown.did], ['chosen by', shown.source === 'configured' ? 'auth.identity (configuration; it wins over ipid didauth)' : shown.source === 'chosen' ? 'this daemon (the first identity made, ipid init --didauth or ipid didauth)' : 'the only identity held']], style)
+          ])
+    })), [
+    'ipid didauth',
+    'ipid didauth work',
+    'ipid didauth --json'
+  ], ['Exit codes: 0 done, 1 unknown or deactivated identity (or no DIDAuth in the daemon), 3 no daemon.'])
 }

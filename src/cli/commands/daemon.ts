@@ -223,7 +223,7 @@ async function daemonPassphrase (flagFile: string | undefined, env: NodeJS.Proce
 
 /** The banner's DIDAuth line: who this daemon proves itself as, and whether it can. */
 function describeDidAuth (state: DidAuthState): string {
-  if (state.identity === null) return state.source === 'none' ? 'none: several identities and none chosen (ipid init --didauth, or --auth-identity NAME)' : 'none'
+  if (state.identity === null) return state.source === 'none' ? 'none: several identities and none chosen (ipid didauth NAME)' : 'none'
   if (state.did === undefined) return `${state.identity} (not held here: proves nothing)`
   return state.unlocked ? `${state.identity} (unlocked)` : `${state.identity} (locked: start with IPIDD_PASSPHRASE or --passphrase-file to prove it)`
 }

@@ -45,7 +45,7 @@ export function register (program: Command): void {
         ...fields([['DID', style.bold(created.did)], ['version', `${created.version}  ${created.versionId}`]], style),
         ...(proves === undefined || identities.length === 0
           ? []
-          : [proves === created.name ? `DIDAuth now proves ${created.name} to peers.` : `DIDAuth still proves ${proves ?? 'no identity'}: \`ipid init --didauth\` or \`ipid daemon --auth-identity ${created.name}\` to prove ${created.name}.`]),
+          : [proves === created.name ? `DIDAuth now proves ${created.name} to peers.` : `DIDAuth still proves ${proves ?? 'no identity'}: \`ipid didauth ${created.name}\` to prove ${created.name} instead.`]),
         '',
         'Share the DID. Keep the passphrase: without it this identity cannot change.',
         `Back it up with \`ipid keys export ${created.name} FILE\`.`
@@ -56,7 +56,7 @@ export function register (program: Command): void {
     'ipid init --name work --didauth',
     'IPIDD_PASSPHRASE=… ipid init --name bot --json'
   ], ['The passphrase is asked twice on a terminal (nothing is echoed); scripts set IPIDD_PASSPHRASE or pass --passphrase-file.',
-    'DIDAuth proves the first identity made; a later one is asked about on a terminal (scripts: --didauth), or given by --auth-identity.'])
+    'DIDAuth proves the first identity made; a later one is asked about on a terminal (scripts: --didauth); `ipid didauth NAME` chooses later.'])
 
   examples(common(program.command('ls'))
     .description('list the identities this daemon holds')
