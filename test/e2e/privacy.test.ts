@@ -13,10 +13,10 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { IPID_MAIN, runIpid, spawnDaemon } from '../helpers/cli.ts'
+import { IPID_MAIN, runIpid } from '../helpers/cli.ts'
+import { daemonSession } from '../helpers/daemon-session.ts'
 import { createNamespacePair, namespaceSupport, SERVER_ADDRESS } from '../helpers/netns.ts'
-import type { ChildProcess } from 'node:child_process'
-import type { DaemonProcess, IpidRun } from '../helpers/cli.ts'
+import type { IpidRun } from '../helpers/cli.ts'
 
 const PASS = 'privacy passphrase'
 /** Starts and key derivations on a busy machine. */
@@ -27,25 +27,12 @@ const READY_TIMEOUT_MS = 60_000
 const dir = mkdtempSync(join(tmpdir(), 'ipidd-privacy-'))
 const env: NodeJS.ProcessEnv = { ...process.env, HOME: dir, IPIDD_TEST_SCRYPT_LOG_N: '12', IPIDD_LOG_LEVEL: 'warn', IPIDD_PASSPHRASE: PASS }
 for (const name of ['IPIDD_DATA', 'IPIDD_API', 'IPIDD_CONFIG', 'IPIDD_BOOTSTRAP', 'IPIDD_TEST_IDENTIFIERS', 'IPIDD_PROBES_ACCESS', 'IPIDD_PROBES_PORT', 'IPIDD_PROBES_HOST', 'IPIDD_TRUST_PROXY']) delete env[name]
-const children: ChildProcess[] = []
+const { start, stop, track, killAll } = daemonSession(dir, env)
 
 afterAll(() => {
-  for (const child of children) child.kill('SIGKILL')
+  killAll()
   rmSync(dir, { recursive: true, force: true })
 })
-
-async function start (dataDir: string, args: string[] = [], extraEnv: NodeJS.ProcessEnv = {}): Promise<DaemonProcess> {
-  const daemon = spawnDaemon(['--data-dir', dataDir, ...args], { cwd: dir, env: { ...env, ...extraEnv } })
-  children.push(daemon.child)
-  await daemon.ready
-  return daemon
-}
-
-async function stop (daemon: DaemonProcess): Promise<void> {
-  daemon.child.kill('SIGTERM')
-  const code = await daemon.exited
-  expect(code, `the daemon did not stop cleanly (signal ${String(daemon.child.signalCode)}): ${daemon.output().stderr.slice(-2000)}`).toBe(0)
-}
 
 async function json (args: string[]): Promise<any> {
   const run = await runIpid([...args, '--json'], dir, env)
@@ -133,7 +120,7 @@ describe('/metrics and /readyz', () => {
       // The daemon runs in the server namespace: 0.0.0.0 there is its loopback and 10.77.0.1, nothing of this machine.
       const child = spawn('ip', ['netns', 'exec', pair.serverNamespace, process.execPath, IPID_MAIN, 'daemon', '--data-dir', dataDir,
         '--http-host', '0.0.0.0', '--http-port', '0', '--listen', '/ip4/127.0.0.1/tcp/0'], { cwd: dir, env: { ...env, IPIDD_PROBES_PORT: '0' }, stdio: ['ignore', 'pipe', 'pipe'] })
-      children.push(child)
+      track(child)
       let stdout = ''
       child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
       await expect.poll(() => stdout, { timeout: READY_TIMEOUT_MS, interval: 100 }).toContain('ready')

@@ -13,8 +13,9 @@ import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { DEFAULT_RECORD_VALIDITY_MS } from '../../src/ipns/record.ts'
 import { IPID_MAIN, runIpid, spawnDaemon } from '../helpers/cli.ts'
+import { daemonSession } from '../helpers/daemon-session.ts'
 import { runInPty } from '../helpers/pty.ts'
-import type { DaemonProcess, IpidRun } from '../helpers/cli.ts'
+import type { IpidRun } from '../helpers/cli.ts'
 
 const PASS = 'unattended operation passphrase'
 /** A restarted daemon's figures are read within this long of the record being signed. */
@@ -28,25 +29,12 @@ const dir = mkdtempSync(join(tmpdir(), 'ipidd-unattended-'))
 /** A person's shell: no passphrase set; cheap key derivation (tests only). */
 const env: NodeJS.ProcessEnv = { ...process.env, HOME: dir, IPIDD_TEST_SCRYPT_LOG_N: '12', IPIDD_LOG_LEVEL: 'warn' }
 for (const name of ['IPIDD_PASSPHRASE', 'IPIDD_PASSPHRASE_FILE', 'IPIDD_DATA', 'IPIDD_API', 'IPIDD_CONFIG', 'IPIDD_BOOTSTRAP', 'IPIDD_AUTH_IDENTITY']) delete env[name]
-const running: DaemonProcess[] = []
+const { start, stop, track, killAll } = daemonSession(dir, env)
 
 afterAll(() => {
-  for (const d of running) d.child.kill('SIGKILL')
+  killAll()
   rmSync(dir, { recursive: true, force: true })
 })
-
-async function start (dataDir: string, args: string[] = [], extraEnv: NodeJS.ProcessEnv = {}): Promise<DaemonProcess> {
-  const daemon = spawnDaemon(['--data-dir', dataDir, ...args], { cwd: dir, env: { ...env, ...extraEnv } })
-  running.push(daemon)
-  await daemon.ready
-  return daemon
-}
-
-async function stop (daemon: DaemonProcess): Promise<void> {
-  daemon.child.kill('SIGTERM')
-  const code = await daemon.exited
-  expect(code, `the daemon did not stop cleanly (signal ${String(daemon.child.signalCode)}): ${daemon.output().stderr.slice(-2000)}`).toBe(0)
-}
 
 async function ipid (args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<IpidRun> {
   return runIpid(args, dir, { ...env, ...extraEnv })
@@ -115,7 +103,7 @@ describe('a daemon restarted without its passphrase', () => {
     // A passphrase file others can read is refused before anything starts, as `ipid` refuses it.
     chmodSync(file, 0o644)
     const refused = spawnDaemon(['--data-dir', dataDir, '--passphrase-file', file], { cwd: dir, env })
-    running.push(refused)
+    track(refused.child)
     expect(await refused.exited).toBe(2)
     expect(refused.output().stderr).toContain('can be read by other users')
   }, E2E_TIMEOUT_MS)
