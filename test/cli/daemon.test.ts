@@ -22,6 +22,8 @@ describe('ipid daemon', () => {
     expect(daemon.output().stdout).toMatch(/PeerId\s+12D3KooW\w+/)
     expect(daemon.output().stdout).toMatch(/libp2p\s+\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\/12D3KooW/)
     expect(daemon.output().stdout).toContain('dials nobody until given --bootstrap peers')
+    // A fresh daemon holds no identity: the first one made is the one DIDAuth proves.
+    expect(daemon.output().stdout).toMatch(/DIDAuth\s+none yet \(the first identity made is proved\)/)
     const health = await fetch(`${url}/healthz`)
     expect(health.status).toBe(200)
     expect(await health.json()).toMatchObject({ status: 'ok', service: 'ipidd' })

@@ -175,7 +175,7 @@ async function runDaemon (flags: DaemonFlags, json: boolean): Promise<void> {
         return `${n === 0 ? '  locked          ' : '                  '}${name}: its record is not re-signed and ${expiry === undefined ? 'is not held here' : `expires ${formatTime(expiry.expiresAtMs)}`}`
       }),
       ...(locked.length === 0 ? [] : ['                  (start with IPIDD_PASSPHRASE, IPIDD_PASSPHRASE_FILE or --passphrase-file to re-sign)']),
-      ...(didauth === undefined ? [] : [`  DIDAuth         ${describeDidAuth(didauth)}`]),
+      ...(didauth === undefined ? [] : [`  DIDAuth         ${describeDidAuth(didauth, held.filter(i => !i.deactivated).length)}`]),
       '  ready; press Ctrl-C to stop',
       ''
     ].join('\n'))
@@ -222,7 +222,8 @@ async function daemonPassphrase (flagFile: string | undefined, env: NodeJS.Proce
 }
 
 /** The banner's DIDAuth line: who this daemon proves itself as, and whether it can. */
-function describeDidAuth (state: DidAuthState): string {
+function describeDidAuth (state: DidAuthState, active: number): string {
+  if (state.identity === null && active === 0) return 'none yet (the first identity made is proved)'
   if (state.identity === null) return state.source === 'none' ? 'none: several identities and none chosen (ipid didauth NAME)' : 'none'
   if (state.did === undefined) return `${state.identity} (not held here: proves nothing)`
   return state.unlocked ? `${state.identity} (unlocked)` : `${state.identity} (locked: start with IPIDD_PASSPHRASE or --passphrase-file to prove it)`
