@@ -144,6 +144,24 @@ async function runDaemon (flags: DaemonFlags, json: boolean): Promise<void> {
       ? {}
       : { onCommitStep: (step, operation) => { if (step === crashAt.step && operation === crashAt.operation) process.kill(process.pid, 'SIGKILL') } })
   })
+  // Listening before the banner says ready: a supervisor that stops the daemon the moment it reads "ready" must
+  // find the handler, not the default action of SIGTERM (which ends the process without a clean stop).
+  let signals = 0
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (++signals > 1) {
+      process.stderr.write(`ipidd: ${signal} again, exiting without a clean stop\n`)
+      process.exit(EXIT_FAILED)
+    }
+    daemon.stop().then(() => {
+      if (!json) process.stdout.write('ipidd stopped\n')
+      process.exit(EXIT_OK)
+    }, (err: unknown) => {
+      process.stderr.write(`ipidd: stop failed: ${(err as Error).message}\n`)
+      process.exit(EXIT_FAILED)
+    })
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
   const held = daemon.identities.list()
   const { locked, expiries } = await daemon.unattended()
   const didauth = daemon.didauth?.describe()
@@ -181,22 +199,6 @@ async function runDaemon (flags: DaemonFlags, json: boolean): Promise<void> {
     ].join('\n'))
   }
 
-  let signals = 0
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (++signals > 1) {
-      process.stderr.write(`ipidd: ${signal} again, exiting without a clean stop\n`)
-      process.exit(EXIT_FAILED)
-    }
-    daemon.stop().then(() => {
-      if (!json) process.stdout.write('ipidd stopped\n')
-      process.exit(EXIT_OK)
-    }, (err: unknown) => {
-      process.stderr.write(`ipidd: stop failed: ${(err as Error).message}\n`)
-      process.exit(EXIT_FAILED)
-    })
-  }
-  process.on('SIGINT', onSignal)
-  process.on('SIGTERM', onSignal)
 }
 
 /** The test-only crash point of TEST_CRASH_ENV; undefined when unset. */
