@@ -11,6 +11,7 @@
  * PBKDF2 and AES, with PEM_PBKDF2_ITERATIONS; OpenSSL (and so Node's `createPrivateKey`) reads it like its own.
  */
 import { createCipheriv, createPrivateKey, createPublicKey, pbkdf2, randomBytes } from 'node:crypto'
+import { ED25519_PUBLIC_KEY_BYTES } from '../did/keys.ts'
 import { OperationError } from '../errors.ts'
 import type { KeyObject } from 'node:crypto'
 import type { Ed25519PrivateKey } from '@libp2p/interface'
@@ -20,7 +21,6 @@ export type KeyExportFormat = typeof KEY_EXPORT_FORMATS[number]
 
 /** An Ed25519 private key is a 32-byte seed (RFC 8032 §5.1.5); its public key is 32 bytes too. */
 export const ED25519_SEED_BYTES = 32
-export const ED25519_PUBLIC_BYTES = 32
 /** PBKDF2-HMAC-SHA256 iterations of an encrypted PEM: OWASP's 2023 figure (about 0.3 s to open, here). */
 export const PEM_PBKDF2_ITERATIONS = 600_000
 /** Fewer are refused: below this an encrypted PEM guards its passphrase worse than the key files do. */
@@ -77,7 +77,7 @@ export interface ExportOptions {
 /** The seed and public key of a libp2p Ed25519 key (its `raw` is seed || public key, or the seed alone). */
 export function keyBytesOf (key: Pick<Ed25519PrivateKey, 'raw' | 'publicKey'>): Ed25519KeyBytes {
   const raw = key.raw
-  if (raw.length !== ED25519_SEED_BYTES && raw.length !== ED25519_SEED_BYTES + ED25519_PUBLIC_BYTES) {
+  if (raw.length !== ED25519_SEED_BYTES && raw.length !== ED25519_SEED_BYTES + ED25519_PUBLIC_KEY_BYTES) {
     throw new KeyExportError('bad_key', `not an Ed25519 private key (${raw.length} bytes)`)
   }
   return { seed: raw.subarray(0, ED25519_SEED_BYTES), publicKey: key.publicKey.raw }
@@ -90,7 +90,7 @@ export function privateJwk (key: Ed25519KeyBytes, kid?: string): Ed25519ExportJw
 }
 
 export function publicJwk (publicKey: Uint8Array, kid?: string): Ed25519ExportJwk {
-  checkLength(publicKey, ED25519_PUBLIC_BYTES, 'public key')
+  checkLength(publicKey, ED25519_PUBLIC_KEY_BYTES, 'public key')
   return { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(publicKey).toString('base64url'), ...(kid === undefined ? {} : { kid }) }
 }
 
@@ -125,7 +125,7 @@ export function exportPublicKey (publicKey: Uint8Array, options: Pick<ExportOpti
 /** The seed as a node:crypto key, checked against the public key given (the seed alone determines it). */
 function privateKeyObject (key: Ed25519KeyBytes): KeyObject {
   checkLength(key.seed, ED25519_SEED_BYTES, 'private key')
-  checkLength(key.publicKey, ED25519_PUBLIC_BYTES, 'public key')
+  checkLength(key.publicKey, ED25519_PUBLIC_KEY_BYTES, 'public key')
   const privateKey = createPrivateKey({ key: Buffer.concat([PKCS8_ED25519_PREFIX, key.seed]), format: 'der', type: 'pkcs8' })
   const x = createPublicKey(privateKey).export({ format: 'jwk' }).x
   if (x !== Buffer.from(key.publicKey).toString('base64url')) throw new KeyExportError('key_mismatch', 'the private key does not belong to the public key given')
