@@ -13,8 +13,8 @@ import { LOCK_FILE_NAME } from '../../src/daemon-lock.ts'
 import { spawnDaemon } from '../helpers/cli.ts'
 import type { DaemonProcess } from '../helpers/cli.ts'
 
-/** A fresh PID namespace with its own /proc: the daemon in it is PID 1, as a container's entrypoint is. */
-const PID_NAMESPACE = ['unshare', '--pid', '--fork', '--mount-proc']
+/** A fresh PID namespace with its own /proc: the daemon in it is PID 1, as a container's entrypoint is; it dies with unshare (--kill-child), so a test's cleanup leaves no daemon behind. */
+const PID_NAMESPACE = ['unshare', '--pid', '--fork', '--kill-child', '--mount-proc']
 
 /** Whether this machine lets the test make PID namespaces (root, util-linux `unshare`); tried once. */
 const pidNamespaces = ((): boolean => {
